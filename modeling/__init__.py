@@ -1,0 +1,24 @@
+"""Disentangled multimodal sentiment analysis models for Hugging Face ``transformers``.
+
+Importing the package registers every method with the Auto classes, and marks each class for remote
+code so that saved checkpoints carry their modelling files (``auto_map``) and load with
+``AutoModel.from_pretrained(path, trust_remote_code=True)`` where this package is not installed.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_misa import MISAConfig
+from .modeling_misa import MISAModel
+
+#: method name -> (config class, model class)
+METHODS = {
+    "misa": (MISAConfig, MISAModel),
+}
+
+for _config_class, _model_class in METHODS.values():
+    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
+    AutoModel.register(_config_class, _model_class, exist_ok=True)
+    _config_class.register_for_auto_class()
+    _model_class.register_for_auto_class("AutoModel")
+
+__all__ = ["METHODS", "MISAConfig", "MISAModel"]
