@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny random BERT configurations and batches, and the optional ../shared folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import BertConfig  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def tiny_text_config(**overrides) -> BertConfig:
+    values = dict(
+        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+        max_position_embeddings=64,
+    )
+    values.update(overrides)
+    return BertConfig(**values)
+
+
+def random_batch(batch=4, text_len=7, audio_len=9, vision_len=6, audio_dim=5, vision_dim=20, seed=0, vocab=200):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, text_len + 1, (batch,), generator=g)
+    lengths[0] = text_len
+    mask = (torch.arange(text_len)[None, :] < lengths[:, None]).long()
+    input_ids = torch.randint(104, vocab, (batch, text_len), generator=g) * mask
+    input_ids[:, 0] = 101
+    input_ids[torch.arange(batch), lengths - 1] = 102
+    audio_lengths = torch.randint(1, audio_len + 1, (batch,), generator=g)
+    audio_lengths[0] = audio_len
+    vision_lengths = torch.randint(1, vision_len + 1, (batch,), generator=g)
+    vision_lengths[0] = vision_len
+    audio = torch.randn(batch, audio_len, audio_dim, generator=g)
+    audio = audio * (torch.arange(audio_len)[None, :, None] < audio_lengths[:, None, None])
+    vision = torch.randn(batch, vision_len, vision_dim, generator=g)
+    vision = vision * (torch.arange(vision_len)[None, :, None] < vision_lengths[:, None, None])
+    return {
+        "input_ids": input_ids,
+        "attention_mask": mask,
+        "token_type_ids": torch.zeros_like(input_ids),
+        "audio": audio,
+        "audio_lengths": audio_lengths,
+        "vision": vision,
+        "vision_lengths": vision_lengths,
+        "labels": torch.empty(batch).uniform_(-3, 3, generator=g),
+    }
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent (the project was cloned alone)")
+    return SHARED
