@@ -279,7 +279,12 @@ def load_or_make_synthetic(cache_dir: str, **kwargs: Any) -> tuple[DatasetDict, 
     dataset, metadata = make_synthetic(**kwargs)
     tmp = f"{folder}.tmp{os.getpid()}"
     save_msa_dataset(dataset, tmp, metadata)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process (e.g. a second rank) finished the same folder first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return load_msa_dataset(folder)
 
 
