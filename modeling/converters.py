@@ -444,7 +444,7 @@ def convert_mmsa_pickle(
     all_labels = np.concatenate([c["labels"] for c in columns.values()])
     metadata = {
         "format": "mmsa_pickle",
-        "dataset_name": name,
+        "dataset": name,
         "source_files": [_source_entry(path)],
         "aligned": bool(aligned),
         "modalities": ["text", "audio", "vision"],
@@ -458,7 +458,7 @@ def convert_mmsa_pickle(
         "lengths_clamped_total": sum(sum(v.values()) for v in clamped.values()),
         "length_stats": stats,
         "label_range": [float(all_labels.min()), float(all_labels.max())] if all_labels.size else None,
-        "metric_scale": _metric_scale(name, has_unimodal),
+        "scale": _metric_scale(name, has_unimodal),
         "ignored_keys": {"top_level": ignored_top, "per_split": sorted(ignored_split_keys)},
     }
     _log_report(path.name, metadata)
@@ -664,7 +664,7 @@ def convert_mult_pickle(
     is_aligned = all(detected_aligned) if aligned is None else aligned
     metadata = {
         "format": "mult_pickle",
-        "dataset_name": name,
+        "dataset": name,
         "source_files": sources,
         "aligned": bool(is_aligned),
         "modalities": ["text", "audio", "vision"],
@@ -679,7 +679,7 @@ def convert_mult_pickle(
         "lengths_clamped": clamped,
         "lengths_clamped_total": sum(sum(v.values()) for v in clamped.values()),
         "length_stats": stats,
-        "metric_scale": _metric_scale(name, False),
+        "scale": _metric_scale(name, False),
         "ignored_keys": {"top_level": ignored_top, "per_split": sorted(ignored_split_keys)},
     }
     if join_report is not None:
@@ -942,7 +942,7 @@ def convert_csd(
         logger.warning("skipped videos missing from a modality file: %s", {k: v for k, v in missing.items() if v})
     metadata = {
         "format": "cmu_sdk_csd",
-        "dataset_name": name,
+        "dataset": name,
         "source_files": sources,
         "csd_roots": roots,
         "csd_metadata": csd_meta,
@@ -962,7 +962,7 @@ def convert_csd(
         "videos_without_fold": sorted(no_fold),
         "videos_missing": {role: sorted(v) for role, v in missing.items()},
         "length_stats": stats,
-        "metric_scale": _metric_scale(name, False),
+        "scale": _metric_scale(name, False),
     }
     _log_report(files["labels"].name, metadata)
     return dataset, metadata
@@ -1034,7 +1034,7 @@ def convert_label_csv(
     name = dataset_name or guess_dataset_name(*_path_hints(path))
     metadata = {
         "format": "mmsa_label_csv",
-        "dataset_name": name,
+        "dataset": name,
         "source_files": [_source_entry(path)],
         "aligned": None,
         "modalities": ["text"],
@@ -1048,7 +1048,7 @@ def convert_label_csv(
         "lengths_clamped": {},
         "lengths_clamped_total": 0,
         "length_stats": stats,
-        "metric_scale": _metric_scale(name, has_unimodal),
+        "scale": _metric_scale(name, has_unimodal),
         "ignored_columns": [c for c in header if c not in ("video_id", "clip_id", "text", "label", "mode",
                                                            "annotation", *(_UNIMODAL_CSV if has_unimodal else ()))],
     }
@@ -1084,7 +1084,7 @@ def _extractor_note(name: str, modality: str, dim: int) -> str:
 
 def dataset_card(metadata: dict[str, Any]) -> str:
     """Markdown card (with YAML front matter) describing a converted dataset from its metadata."""
-    name = metadata.get("dataset_name", "unknown")
+    name = metadata.get("dataset", "unknown")
     aligned = metadata.get("aligned")
     layout = "word-aligned" if aligned else ("unaligned" if aligned is False else "text only")
     pretty = f"{name.upper()} ({metadata.get('format')}, {layout})"
@@ -1105,7 +1105,7 @@ def dataset_card(metadata: dict[str, Any]) -> str:
         "",
         f"- modalities: {', '.join(metadata.get('modalities', []))}",
         f"- text: {metadata.get('text_source', '')}",
-        f"- metric scale: `{metadata.get('metric_scale')}`",
+        f"- metric scale: `{metadata.get('scale')}`",
         "",
         "## Splits",
         "",

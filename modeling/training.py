@@ -188,7 +188,7 @@ def build_model(run: RunConfig, dataset, metadata: dict[str, Any], task: str):
     text_model = overrides.pop("text_model", None)
     dims = feature_dims(dataset)
     kwargs: dict[str, Any] = {f"{m}_dim": dims[m] for m in dims}
-    padded = metadata.get("padded_lengths", {})
+    padded = metadata.get("padded_lengths") or {}
     for modality in MODALITIES:
         if modality in padded:
             kwargs[f"{modality}_length"] = int(padded[modality])

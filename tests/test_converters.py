@@ -68,7 +68,7 @@ def test_mmsa_aligned(tmp_path):
     assert meta["padded_lengths"] == {"text": 8, "audio": 8, "vision": 8}
     assert meta["ignored_keys"] == {"top_level": ["config"], "per_split": ["classification_labels", "text"]}
     assert meta["source_files"] == [{"name": "aligned_50.pkl", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}]
-    assert meta["metric_scale"] == "mosi" and meta["dataset_name"] == "mosi"
+    assert meta["scale"] == "mosi" and meta["dataset"] == "mosi"
     assert meta["nonfinite_replaced"]["train"] == {"audio": 2, "vision": 0}
     assert meta["nonfinite_replaced"]["validation"] == {"audio": 0, "vision": 1}
     assert meta["nonfinite_replaced_total"] == 3 and meta["lengths_clamped_total"] == 0
@@ -115,7 +115,7 @@ def test_mmsa_unaligned_lengths_clamped(tmp_path):
 def test_sims_unimodal_labels_and_zero_padded_ids(tmp_path):
     path, raw = fx.make_sims_pickle(tmp_path)
     dd, meta = convert_mmsa_pickle(path)
-    assert meta["dataset_name"] == "sims" and meta["metric_scale"] == "sims"
+    assert meta["dataset"] == "sims" and meta["scale"] == "sims"
     assert meta["feature_dims"] == {"audio": 33, "vision": 709}
     row = dd["train"][0]
     assert (row["id"], row["video_id"], row["clip_id"]) == ("video_0001$_$0001", "video_0001", "0001")
@@ -282,7 +282,7 @@ def test_csd_aligned(tmp_path, tok):
     assert meta["videos_without_fold"] == ["vid_e"]
     assert meta["csd_roots"]["words"] == "CMU_MOSI_ModifiedTimestampedWords"
     assert meta["csd_metadata"]["audio"]["dataset name"] == "CMU-MOSI"
-    assert meta["feature_dims"] == {"audio": 5, "vision": 20} and meta["dataset_name"] == "mosi"
+    assert meta["feature_dims"] == {"audio": 5, "vision": 20} and meta["dataset"] == "mosi"
     assert meta["nonfinite_replaced"]["train"]["audio"] == 1
     assert meta["lengths_clamped"]["validation"] == {"audio": 1, "vision": 1}  # segment without words
     assert {e["role"] for e in meta["source_files"]} == {"words", "labels", "audio", "vision", "folds"}
@@ -361,7 +361,7 @@ def test_label_csv_mosi_and_mosei_orders_agree(tmp_path, tok):
 def test_label_csv_sims_and_truncation(tmp_path, tok):
     path, rows = fx.make_sims_label_csv(tmp_path)
     dd, meta = convert_label_csv(path, tok, max_length=3)
-    assert meta["metric_scale"] == "sims"
+    assert meta["scale"] == "sims"
     row = dd["train"][0]
     assert (row["id"], row["video_id"], row["clip_id"]) == ("video_0001$_$0001", "video_0001", "0001")
     assert dd["test"][0]["clip_id"] == "0010"
@@ -388,7 +388,7 @@ def test_label_csv_errors(tmp_path, tok):
 def test_real_mosi_label_csv(tok):
     dd, meta = convert_label_csv(SHARED / "data/mosi/mosi_label_mmsa_layout.csv", tok)
     assert meta["split_sizes"] == {"train": 1284, "validation": 229, "test": 686}
-    assert meta["dataset_name"] == "mosi" and meta["metric_scale"] == "mosi"
+    assert meta["dataset"] == "mosi" and meta["scale"] == "mosi"
     assert meta["ignored_columns"] == ["label_T", "label_A", "label_V", "start", "end"]
     first = dd["validation"][0]
     assert (first["id"], first["labels"]) == ("_dI--eQ6qVU$_$1", pytest.approx(2.4))
