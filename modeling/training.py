@@ -140,8 +140,19 @@ def load_config(path: str | None, overrides: list[str] | None = None) -> RunConf
         *parents, leaf = key.split(".")
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = yaml.safe_load(value)
+        target[leaf] = _parse_value(value)
     return RunConfig.from_dict(raw)
+
+
+def _parse_value(text: str) -> Any:
+    """YAML value of an override; also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 # --------------------------------------------------------------------------------------------- data
