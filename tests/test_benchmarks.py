@@ -1,0 +1,58 @@
+"""The benchmark scripts run from a clone with ``--quick`` and write the documented rows (timings not asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+from modeling import METHODS
+
+
+def run_quick(name: str, output_dir, *extra: str) -> tuple[dict, str]:
+    command = [sys.executable, f"benchmarks/{name}.py", "--quick", "--output-dir", str(output_dir), *extra]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert (output_dir / f"{name}.md").read_text().startswith("# ")
+    return json.loads((output_dir / f"{name}.json").read_text()), proc.stdout
+
+
+def test_throughput_quick(tmp_path):
+    # one thread: two threads on a CPU shared with other jobs can make a step a hundred times slower
+    payload, stdout = run_quick("throughput", tmp_path, "--threads", "1")
+    expected = [
+        (method, preset, layout)
+        for method, (config_class, _) in METHODS.items()
+        for preset in (["official"] if "official" in config_class.presets else []) + ["default"]
+        for layout in ("padded-50", "mosi-lengths")
+    ]
+    assert [(r["method"], r["preset"], r["layout"]) for r in payload["rows"]] == expected
+    for row in payload["rows"]:
+        for key in ("train_step_s", "train_samples_per_s", "forward_only_s", "inference_samples_per_s",
+                    "train_ratio", "inference_ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert 0 <= row["text_padding"] < 1
+    assert payload["settings"]["steps"] == 2 and payload["settings"]["quick"]
+    assert payload["environment"]["cpu_threads"] == 1 and payload["environment"]["cpu_model"]
+    assert set(payload["reference"]) == {"train_samples_per_s", "inference_samples_per_s"}
+    assert "| method | preset | layout |" in stdout
+
+
+def test_data_pipeline_quick(tmp_path):
+    payload, stdout = run_quick("data_pipeline", tmp_path)
+    steps = ["generate", "save_msa_dataset", "load_msa_dataset",
+             "epoch padded-50", "epoch per-batch", "epoch length-grouped"]
+    expected = [(step, data) for data in ("aligned", "unaligned") for step in steps]
+    rows = payload["rows"]
+    assert [(r["step"], r["data"]) for r in rows] == expected
+    for row in rows:
+        assert row["seconds"] > 0 and row["samples"] > 0 and math.isfinite(row["samples_per_s"])
+    for data in ("aligned", "unaligned"):
+        padding = {r["step"]: r for r in rows if r["data"] == data and r["step"].startswith("epoch")}
+        for modality in ("text", "audio", "vision"):
+            assert all(0 <= r[f"{modality}_padding"] < 1 for r in padding.values())
+        text = [padding[f"epoch {layout}"]["text_padding"] for layout in ("padded-50", "per-batch", "length-grouped")]
+        assert text[0] >= text[1] > text[2]
+    assert "| step | data |" in stdout
