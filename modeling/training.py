@@ -525,6 +525,9 @@ def _train_one_seed(run, seed, accelerator, dataset, metadata, task) -> dict[str
 
         write_model_card(best_dir, run, result, task, metadata, environment(), accelerator.num_processes)
     accelerator.print(f"seed {seed} test: " + ", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items()))
+    for tracker in accelerator.trackers:  # one TensorBoard run per seed
+        tracker.finish()
+    accelerator.trackers = []
     accelerator.wait_for_everyone()
     return result
 
