@@ -7,6 +7,20 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
+def pad_or_truncate(sequence: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad (at the end) or cut a batch-first sequence ``(B, T, ...)`` to exactly ``length`` steps.
+
+    Methods with flattened fixed-length layers (DMD, DLF) need the padded length of the source data.
+    """
+    steps = sequence.size(1)
+    if steps == length:
+        return sequence
+    if steps > length:
+        return sequence[:, :length]
+    padding = sequence.new_zeros(sequence.size(0), length - steps, *sequence.shape[2:])
+    return torch.cat([sequence, padding], dim=1)
+
+
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``hidden`` ``(B, T, d)`` over the positions where ``mask`` ``(B, T)`` is 1 ([CLS]/[SEP] included)."""
     mask = mask.to(hidden.dtype).unsqueeze(-1)

@@ -11,6 +11,7 @@ from transformers import BertModel, PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_base import MSAConfig
+from .layers import pad_or_truncate
 
 MODALITIES = ("text", "audio", "vision")
 
@@ -91,6 +92,41 @@ class MSAPreTrainedModel(PreTrainedModel):
         if text_encoder is None:
             return BertModel(self.config.text_config, add_pooling_layer=False)
         return text_encoder
+
+    def _text_sequence(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None,
+        token_type_ids: torch.LongTensor | None,
+        length: int,
+        pad_before_encoder: bool,
+    ) -> torch.Tensor:
+        """BERT's last hidden states ``(B, length, H)`` for methods that need a fixed text length.
+
+        ``pad_before_encoder=True`` is what the official DMD/DLF code does: ids padded with [PAD] to ``length``
+        go through BERT, so padded positions carry BERT outputs. ``False`` (fast): BERT only sees the batch's
+        own longest sequence and its outputs are zero-padded to ``length`` afterwards (padding carries no
+        BERT output), which saves the encoder's work on padding.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        if pad_before_encoder:
+            input_ids = pad_or_truncate(input_ids, length)
+            attention_mask = pad_or_truncate(attention_mask, length)
+            token_type_ids = pad_or_truncate(token_type_ids, length)
+        else:
+            width = max(int(attention_mask.sum(1).max()), 1)
+            input_ids, attention_mask, token_type_ids = (
+                input_ids[:, :width], attention_mask[:, :width], token_type_ids[:, :width]
+            )
+        hidden = self.text_encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        if not pad_before_encoder:
+            hidden = pad_or_truncate(hidden * attention_mask.unsqueeze(-1).to(hidden.dtype), length)
+        return hidden
 
     @staticmethod
     def _batch_size(**tensors) -> int:
