@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 
 def pad_or_truncate(sequence: torch.Tensor, length: int) -> torch.Tensor:
@@ -51,3 +55,142 @@ class StackedBiLSTMEncoder(nn.Module):
         normed = pack_padded_sequence(self.layer_norm(padded_h1), lengths, batch_first=True, enforce_sorted=False)
         _, (final_h2, _) = self.rnn2(normed)
         return torch.cat((final_h1, final_h2), dim=2).permute(1, 0, 2).reshape(batch, -1)
+
+
+def sinusoidal_table(num_embeddings: int, embedding_dim: int, padding_idx: int | None = 0, device=None) -> torch.Tensor:
+    """fairseq/tensor2tensor sinusoidal table ``(num_embeddings, embedding_dim)`` as MulT builds it.
+
+    Row ``p`` is ``[sin(p·f_i), cos(p·f_i)]`` with ``f_i = exp(−i·ln(10000)/(d/2 − 1))`` (sines first, not
+    interleaved); an odd ``embedding_dim`` gets a zero last column and the ``padding_idx`` row is zero.
+    """
+    half_dim = embedding_dim // 2
+    step = math.log(10000) / max(half_dim - 1, 1)
+    frequencies = torch.exp(torch.arange(half_dim, dtype=torch.float, device=device) * -step)
+    angles = torch.arange(num_embeddings, dtype=torch.float, device=device).unsqueeze(1) * frequencies.unsqueeze(0)
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    if embedding_dim % 2 == 1:
+        table = torch.cat([table, table.new_zeros(num_embeddings, 1)], dim=1)
+    if padding_idx is not None:
+        table[padding_idx] = 0
+    return table
+
+
+class SinusoidalPositionalEmbedding(nn.Module):
+    """MulT's sinusoidal positions for a ``(B, T)`` tensor of "tokens" (MulT passes the first feature channel).
+
+    A step whose value equals ``padding_idx`` (0) is padding and gets the zero embedding. As in MulT's
+    ``make_positions`` (right padding), every other step ``t`` gets position ``padding_idx + 1 + t``: its
+    absolute index, so an exactly-zero step inside a sequence does not shift the later positions.
+    The table is computed on the fly on the input's device (no parameters, no buffers).
+    """
+
+    def __init__(self, embedding_dim: int, padding_idx: int = 0):
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        steps = tokens.size(1)
+        table = sinusoidal_table(self.padding_idx + 1 + steps, self.embedding_dim, self.padding_idx, tokens.device)
+        index = torch.arange(self.padding_idx + 1, self.padding_idx + 1 + steps, device=tokens.device)
+        positions = torch.where(tokens.ne(self.padding_idx), index, self.padding_idx)
+        return F.embedding(positions, table)
+
+
+def future_mask(query_length: int, key_length: int, device=None, dtype=torch.float) -> torch.Tensor:
+    """MulT's additive causal mask ``(T_q, T_k)``: ``−inf`` above the diagonal offset ``1 + |T_k − T_q|``."""
+    full = torch.full((query_length, key_length), float("-inf"), device=device, dtype=dtype)
+    return torch.triu(full, 1 + abs(key_length - query_length))
+
+
+class MulTEncoderLayer(GradientCheckpointingLayer):
+    """One pre-LN MulT layer: attention (the same LayerNorm normalises q, k and v) and a ReLU FFN of ``4·d``.
+
+    Parameter names and shapes are MulT's (``self_attn.in_proj_weight`` ``(3d, d)``, ``fc1``, ``fc2``,
+    ``layer_norms``), so official checkpoints map one to one.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, attn_dropout: float = 0.0, relu_dropout: float = 0.0,
+                 res_dropout: float = 0.0):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(embed_dim, num_heads, dropout=attn_dropout)
+        self.fc1 = nn.Linear(embed_dim, 4 * embed_dim)
+        self.fc2 = nn.Linear(4 * embed_dim, embed_dim)
+        self.layer_norms = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(2)])
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+
+    def forward(self, x: torch.Tensor, x_k: torch.Tensor | None = None, x_v: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        residual = x
+        x = self.layer_norms[0](x)
+        if x_k is None:
+            key = value = x
+        else:
+            key, value = self.layer_norms[0](x_k), self.layer_norms[0](x_v)
+        x = self.self_attn(x, key, value, attn_mask=attn_mask, need_weights=False)[0]
+        x = residual + F.dropout(x, p=self.res_dropout, training=self.training)
+        residual = x
+        x = F.relu(self.fc1(self.layer_norms[1](x)))
+        x = F.dropout(x, p=self.relu_dropout, training=self.training)
+        x = F.dropout(self.fc2(x), p=self.res_dropout, training=self.training)
+        return residual + x
+
+
+class MulTEncoder(nn.Module):
+    """The MulT transformer encoder used by DMD and DLF, sequence-first like the official code.
+
+    ``forward(x_q (T, B, d), x_k (T_k, B, d) = None, x_v = None) -> (T, B, d)``: inputs scaled by ``√d`` plus
+    sinusoidal positions taken from the first channel of the unscaled input (separately for q, k and v, each
+    with its own embedding dropout), pre-LN layers, optional causal mask, final LayerNorm. With ``x_k`` the
+    layers attend from ``x_q`` to the same embedded ``x_k``/``x_v`` at every depth (cross-modal); without it,
+    self-attention. ``x_v`` defaults to ``x_k``.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, layers: int, attn_dropout: float = 0.0,
+                 relu_dropout: float = 0.0, res_dropout: float = 0.0, embed_dropout: float = 0.0,
+                 attn_mask: bool = False):
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.embed_scale = math.sqrt(embed_dim)
+        self.embed_dropout = embed_dropout
+        self.attn_mask = attn_mask
+        self.embed_positions = SinusoidalPositionalEmbedding(embed_dim)
+        self.layers = nn.ModuleList(
+            [MulTEncoderLayer(embed_dim, num_heads, attn_dropout, relu_dropout, res_dropout) for _ in range(layers)]
+        )
+        self.layer_norm = nn.LayerNorm(embed_dim)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        positions = self.embed_positions(x[:, :, 0].transpose(0, 1)).transpose(0, 1)
+        x = self.embed_scale * x + positions.to(x.dtype)
+        return F.dropout(x, p=self.embed_dropout, training=self.training)
+
+    def forward(self, x_q: torch.Tensor, x_k: torch.Tensor | None = None,
+                x_v: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._embed(x_q)
+        if x_k is not None:
+            x_v = x_k if x_v is None else x_v
+            x_k, x_v = self._embed(x_k), self._embed(x_v)
+        mask = None
+        if self.attn_mask:
+            key_length = x.size(0) if x_k is None else x_k.size(0)
+            mask = future_mask(x.size(0), key_length, device=x.device, dtype=x.dtype)
+        for layer in self.layers:
+            x = layer(x, x_k, x_v, attn_mask=mask)
+        return self.layer_norm(x)
+
+
+class ResidualHead(nn.Module):
+    """DMD/DLF residual MLP head: ``h' = proj2(dropout(relu(proj1(h)))) + h``; returns ``(out(h'), h')``."""
+
+    def __init__(self, dim: int, out_features: int, dropout: float = 0.0):
+        super().__init__()
+        self.proj1 = nn.Linear(dim, dim)
+        self.proj2 = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, out_features)
+        self.dropout = dropout
+
+    def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.proj2(F.dropout(F.relu(self.proj1(hidden)), p=self.dropout, training=self.training)) + hidden
+        return self.out(hidden), hidden
