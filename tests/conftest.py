@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,6 +53,36 @@ def random_batch(batch=4, text_len=7, audio_len=9, vision_len=6, audio_dim=5, vi
         "vision_lengths": vision_lengths,
         "labels": torch.empty(batch).uniform_(-3, 3, generator=g),
     }
+
+
+BLOCK_PACKAGE = """
+import importlib.abc
+import sys
+
+
+class _NoPackage(importlib.abc.MetaPathFinder):
+    # Make `modeling` unimportable even when it is pip-installed (editable installs use a meta-path finder).
+    def find_spec(self, name, path=None, target=None):
+        if name == "modeling" or name.startswith("modeling."):
+            raise ImportError("the package is blocked in this subprocess")
+
+
+sys.meta_path.insert(0, _NoPackage())
+sys.path = [p for p in sys.path if p not in ("", %r)]
+try:
+    import modeling  # noqa: F401
+    raise SystemExit("the package must not be importable here")
+except ImportError:
+    pass
+""" % str(REPO_ROOT)
+
+
+def run_without_package(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter where this package cannot be imported (a user without it)."""
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_PACKAGE + script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
-import modeling
 from modeling import MISAConfig, MISAModel
 from modeling.losses import cmd, difference_loss
-from conftest import random_batch, tiny_text_config
+from conftest import random_batch, run_without_package, tiny_text_config
 
 
 def tiny_config(**overrides) -> MISAConfig:
@@ -230,13 +227,6 @@ def test_remote_code_loads_without_the_package(tmp_path):
         expected = model(**batch).logits
     torch.save({"batch": batch, "expected": expected}, tmp_path / "io.pt")
     script = f"""
-import sys
-sys.path = [p for p in sys.path if p not in ('', {str(modeling.__file__.rsplit('/modeling/', 1)[0])!r})]
-try:
-    import modeling
-    raise SystemExit('the package must not be importable here')
-except ImportError:
-    pass
 import torch
 from transformers import AutoModel
 io = torch.load({str(tmp_path / 'io.pt')!r})
@@ -247,6 +237,5 @@ with torch.no_grad():
 assert not any(p.requires_grad for p in model.text_encoder.encoder.layer[0].parameters())
 print('REMOTE_OK')
 """
-    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = run_without_package(script, tmp_path)
     assert "REMOTE_OK" in result.stdout, result.stderr[-3000:]
