@@ -194,3 +194,46 @@ class ResidualHead(nn.Module):
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.proj2(F.dropout(F.relu(self.proj1(hidden)), p=self.dropout, training=self.training)) + hidden
         return self.out(hidden), hidden
+
+
+class DistillationKernel(nn.Module):
+    """DMD's graph-distillation unit: per-sample weights of the directed edges between modalities.
+
+    ``z_m = [W_logit(logit_m); W_repr(repr_m)]``; edge ``student j ← teacher i`` gets ``W_edge([z_j; z_i])``;
+    the edges of a sample are normalised jointly by ``softmax(α · e)`` over all of them. Edge order is
+    student-major, teachers ascending: for ``[l, v, a]`` that is (l←v), (l←a), (v←l), (v←a), (a←l), (a←v).
+    """
+
+    def __init__(self, num_modalities: int = 3, logit_dim: int = 1, *, repr_dim: int, gd_size: int,
+                 prior_weights, prior_temperature: float = 0.25, alpha: float = 0.125):
+        super().__init__()
+        self.W_logit = nn.Linear(logit_dim, gd_size)
+        self.W_repr = nn.Linear(repr_dim, gd_size)
+        self.W_edge = nn.Linear(4 * gd_size, 1)
+        self.pairs = [(j, i) for j in range(num_modalities) for i in range(num_modalities) if i != j]
+        if len(prior_weights) != len(self.pairs):
+            raise ValueError(f"prior_weights needs {len(self.pairs)} values (one per directed edge)")
+        self.prior_weights = [float(w) for w in prior_weights]
+        self.prior_temperature = prior_temperature
+        self.alpha = alpha
+
+    @property
+    def prior(self) -> torch.Tensor:
+        """Edge prior ``softmax(prior_weights / T)`` ``(num_edges,)`` on the module's device (float64 softmax,
+        as the official numpy code, stored as float32)."""
+        weights = torch.tensor(self.prior_weights, dtype=torch.float64, device=self.W_edge.weight.device)
+        return torch.softmax(weights / self.prior_temperature, dim=0).float()
+
+    def edge_index(self, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(student, teacher) modality indices of the edges, in edge order."""
+        index = torch.tensor(self.pairs, device=device)
+        return index[:, 0], index[:, 1]
+
+    def forward(self, logits, reprs) -> torch.Tensor:
+        """``logits``/``reprs``: per-modality ``(B, logit_dim)``/``(B, repr_dim)`` (a list or a stacked tensor);
+        returns the normalised edges ``(num_edges, B)``."""
+        logits, reprs = torch.stack(list(logits)), torch.stack(list(reprs))
+        z = torch.cat([self.W_logit(logits), self.W_repr(reprs)], dim=-1)
+        student, teacher = self.edge_index(z.device)
+        edges = self.W_edge(torch.cat([z[student], z[teacher]], dim=-1)).squeeze(-1)
+        return torch.softmax(edges * self.alpha, dim=0)

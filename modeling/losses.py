@@ -63,3 +63,96 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str = "mse") -> 
     if kind == "l1":
         return F.l1_loss(prediction, target)
     raise ValueError(f"unknown task loss {kind!r}; expected 'mse', 'l1' or 'ce'")
+
+
+def _hinge_cosine(features: torch.Tensor) -> torch.Tensor:
+    """Pairwise cosine of DMD's HingeLoss: ``x·y / (√(‖x‖² + 1e-8) · √(‖y‖² + 1e-8))`` (norms floored at 1e-8)."""
+    norms = torch.sqrt(features.pow(2).sum(1) + 1e-8).clamp_min(1e-8)
+    return (features @ features.t()) / (norms[:, None] * norms[None, :])
+
+
+def label_margin_loss(features: torch.Tensor, labels: torch.Tensor, scale: float = 0.15) -> torch.Tensor:
+    """DMD's ``HingeLoss`` (DLF's "triplet" L_m) on the ``M·B`` vectors of ``features`` ``(M, B, d)``.
+
+    Every vector is an anchor; positives are the other vectors whose label is exactly equal, negatives those
+    with a different label (any modality). Per anchor ``i``: mean over positives ``p`` and negatives ``n`` of
+    ``max(0, scale·|y_i − y_n| − cos(i, p) + cos(i, n))``; anchors without positives or negatives are skipped
+    and the loss is the mean over the others (0 if none). Vectorised without the ``P × N`` grid: with the
+    negatives' thresholds ``a_n = scale·|y_i − y_n| + cos(i, n)`` sorted per anchor, each positive adds
+    ``Σ_{a_n > cos(i,p)} a_n − #{a_n > cos(i,p)} · cos(i, p)`` (suffix sums), so memory is ``O((M·B)²)``.
+    """
+    num_modalities, batch, dim = features.shape
+    vectors = features.transpose(0, 1).reshape(num_modalities * batch, dim)
+    raw_ids = labels.reshape(-1).repeat_interleave(num_modalities)
+    ids = raw_ids.to(vectors.dtype)
+    count = ids.numel()
+    cosine = _hinge_cosine(vectors)
+    different = raw_ids[:, None] != raw_ids[None, :]
+    positive = ~different & ~torch.eye(count, dtype=torch.bool, device=vectors.device)
+    thresholds = scale * (ids[:, None] - ids[None, :]).abs() + cosine
+    keys, order = thresholds.masked_fill(~different, float("-inf")).sort(dim=1)
+    values = thresholds.gather(1, order).masked_fill(keys == float("-inf"), 0.0)
+    suffix = torch.cat([values.flip(1).cumsum(1).flip(1), values.new_zeros(count, 1)], dim=1)
+    first_above = torch.searchsorted(keys.detach().contiguous(), cosine.detach().contiguous(), right=True)
+    above = (count - first_above).to(vectors.dtype)
+    hinge = suffix.gather(1, first_above) - above * cosine
+    num_pos, num_neg = positive.sum(1), different.sum(1)
+    valid = (num_pos > 0) & (num_neg > 0)
+    per_anchor = (hinge * positive).sum(1) / (num_pos * num_neg).clamp_min(1).to(vectors.dtype)
+    return (per_anchor * valid).sum() / valid.sum().clamp_min(1)
+
+
+def cosine_orthogonality(s: torch.Tensor, c: torch.Tensor, mode: str = "per_token", chunk: int | None = None
+                         ) -> torch.Tensor:
+    """``CosineEmbeddingLoss(s, c, target=−1, margin=0)`` = mean of ``max(0, cos)`` between ``(T', B, d)`` tensors.
+
+    ``mode`` says which vectors the cosine compares: ``"per_token"`` each ``d``-vector (DLF MOSI; the fixed
+    DMD default), ``"chunks"`` consecutive ``chunk``-wide pieces of them (DLF MOSEI, ``reshape(−1, 10)``),
+    ``"per_sample_flat"`` each sample's flattened ``T'·d`` sequence, ``"legacy_batch_axis"`` the length-``B``
+    vectors along the batch axis, one per (step, channel), as pre-1.10 PyTorch computed DMD's 3-D call.
+    """
+    if mode == "per_token":
+        s, c = s.reshape(-1, s.size(-1)), c.reshape(-1, c.size(-1))
+    elif mode == "chunks":
+        if not chunk:
+            raise ValueError("mode='chunks' needs a chunk width")
+        s, c = s.reshape(-1, chunk), c.reshape(-1, chunk)
+    elif mode == "per_sample_flat":
+        s, c = s.transpose(0, 1).reshape(s.size(1), -1), c.transpose(0, 1).reshape(c.size(1), -1)
+    elif mode == "legacy_batch_axis":
+        s, c = s.movedim(1, -1).reshape(-1, s.size(1)), c.movedim(1, -1).reshape(-1, c.size(1))
+    else:
+        raise ValueError(f"unknown orthogonality mode {mode!r}")
+    return F.cosine_embedding_loss(s, c, s.new_full((s.size(0),), -1.0), margin=0.0)
+
+
+def graph_distillation_losses(kernel, logits, reprs, repr_metric: str = "l1", reg_weight: float = 10.0,
+                              repr_weight: float = 10.0) -> dict[str, torch.Tensor]:
+    """DMD's graph distillation (``distillation_loss`` of the homo/hetero kernels) for one ``DistillationKernel``.
+
+    Per edge ``k`` (student ``j`` ← teacher ``i``) and sample ``b``: weight ``w = E + π`` (edges keep their
+    gradient; the teacher side of every distance is detached). ``logit`` = ``Σ_k mean_b w·‖logit_j − logit_i‖₁``;
+    ``repr``: ``"l1"`` (homo) ``repr_weight · Σ_k mean_b w·‖repr_j − repr_i‖₁`` (sum over features),
+    ``"min_cosine"`` (hetero) ``repr_weight · Σ_k mean_b(w) · mean_b max(0, cos(repr_j, repr_i))``, which
+    pushes the student away from the teacher as the official code does; ``reg`` =
+    ``reg_weight · Σ_k (mean_b E_k − π_k)²``.
+    """
+    edges = kernel(logits, reprs)
+    prior = kernel.prior.to(device=edges.device, dtype=edges.dtype)
+    logits, reprs = torch.stack(list(logits)), torch.stack(list(reprs))
+    student, teacher = kernel.edge_index(edges.device)
+    weights = edges + prior[:, None]
+    logit_distance = (logits[student] - logits[teacher].detach()).abs().sum(-1)
+    losses = {"logit": (weights * logit_distance).mean(1).sum()}
+    if repr_metric == "l1":
+        repr_distance = (reprs[student] - reprs[teacher].detach()).abs().sum(-1)
+        losses["repr"] = repr_weight * (weights * repr_distance).mean(1).sum()
+    elif repr_metric == "min_cosine":
+        s, t = reprs[student], reprs[teacher].detach()
+        flat_s, flat_t = s.reshape(-1, s.size(-1)), t.reshape(-1, t.size(-1))
+        cosine = F.cosine_embedding_loss(flat_s, flat_t, flat_s.new_full((flat_s.size(0),), -1.0), reduction="none")
+        losses["repr"] = repr_weight * (weights.mean(1) * cosine.view_as(weights).mean(1)).sum()
+    else:
+        raise ValueError(f"unknown representation metric {repr_metric!r}; expected 'l1' or 'min_cosine'")
+    losses["reg"] = reg_weight * (edges.mean(1) - prior).pow(2).sum()
+    return losses

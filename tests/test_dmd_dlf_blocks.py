@@ -8,7 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling.layers import MulTEncoder, ResidualHead, SinusoidalPositionalEmbedding, future_mask
+from modeling.layers import (
+    DistillationKernel,
+    MulTEncoder,
+    ResidualHead,
+    SinusoidalPositionalEmbedding,
+    future_mask,
+)
+from modeling.losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss
 
 
 def _mult_parameter_count(d: int, layers: int) -> int:
@@ -178,3 +185,288 @@ def test_residual_head():
     torch.testing.assert_close(hidden, expected_hidden)
     torch.testing.assert_close(logits, head.out(expected_hidden))
     assert logits.shape == (3, 1)
+
+
+# --- DMD's margin loss (HingeLoss) ---------------------------------------------------------------------------
+
+
+def _reference_hinge(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """mdswyz/DMD ``HingeLoss`` as the trainer calls it: interleaved (l, v, a) per sample, loop over anchors."""
+    feats = torch.cat([features[m, i].view(1, -1) for i in range(features.size(1)) for m in range(features.size(0))])
+    ids = torch.cat([labels[i].view(1, 1) for i in range(labels.numel()) for _ in range(features.size(0))])
+    n = feats.size(0)
+    norm = torch.sqrt(feats.pow(2).sum(1) + 1e-8).clamp_min(1e-8)
+    cosine = torch.zeros(n, n, dtype=feats.dtype)
+    for i in range(n):
+        for j in range(n):
+            cosine[i, j] = (feats[i] * feats[j]).sum() / (norm[i] * norm[j])
+    total, anchors = feats.new_zeros(()), 0
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        pos = [j for j in others if ids[j] == ids[i]]
+        neg = [j for j in others if ids[j] != ids[i]]
+        if not pos or not neg:
+            continue
+        terms = [
+            torch.clamp(0.15 * (ids[i] - ids[q]).abs().squeeze() - cosine[i, p] + cosine[i, q], min=0)
+            for p in pos for q in neg
+        ]
+        total = total + torch.stack(terms).mean()
+        anchors += 1
+    return total / max(anchors, 1)
+
+
+def _devices():
+    return ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+
+
+@pytest.mark.parametrize("device", _devices())
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_margin_loss_equals_official_loop(device, tied, seed):
+    g = torch.Generator().manual_seed(seed)
+    batch = 6 + seed
+    features = torch.randn(3, batch, 5, generator=g, dtype=torch.float64)
+    if tied:
+        labels = torch.randint(-2, 3, (batch,), generator=g).double() * 0.2
+        assert labels.unique().numel() < batch
+    else:
+        labels = torch.empty(batch, dtype=torch.float64).uniform_(-3, 3, generator=g)
+    expected = _reference_hinge(features, labels)
+    x = features.to(device, copy=True).requires_grad_()
+    actual = label_margin_loss(x, labels.to(device))
+    assert actual.device.type == device
+    torch.testing.assert_close(actual.cpu(), expected, atol=1e-10, rtol=1e-10)
+    reference_x = features.clone().requires_grad_()
+    _reference_hinge(reference_x, labels).backward()
+    actual.backward()
+    torch.testing.assert_close(x.grad.cpu(), reference_x.grad, atol=1e-10, rtol=1e-10)
+
+
+def test_label_margin_loss_float32_close_to_loop():
+    g = torch.Generator().manual_seed(5)
+    features = torch.randn(3, 16, 8, generator=g)
+    labels = torch.randint(-15, 16, (16,), generator=g).float() * 0.2
+    torch.testing.assert_close(label_margin_loss(features, labels), _reference_hinge(features, labels),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_label_margin_loss_all_equal_labels_is_zero():
+    features = torch.randn(3, 5, 4, requires_grad=True)
+    loss = label_margin_loss(features, torch.full((5,), 1.4))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.all(features.grad == 0)
+
+
+def test_label_margin_loss_distinct_labels_positives_are_own_modalities():
+    g = torch.Generator().manual_seed(7)
+    features = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    labels = torch.tensor([-1.0, 0.3, 0.7, 2.2], dtype=torch.float64)
+    vectors = features.transpose(0, 1).reshape(12, 6)
+    cosine = F.cosine_similarity(vectors[:, None], vectors[None, :], dim=-1, eps=0)
+    ids = labels.repeat_interleave(3)
+    expected = []
+    for i in range(12):
+        pos = [j for j in range(12) if j != i and j // 3 == i // 3]
+        neg = [j for j in range(12) if j // 3 != i // 3]
+        grid = 0.15 * (ids[i] - ids[neg]).abs()[None] - cosine[i, pos][:, None] + cosine[i, neg][None]
+        expected.append(grid.clamp_min(0).mean())
+    torch.testing.assert_close(label_margin_loss(features, labels), torch.stack(expected).mean())
+
+
+def test_label_margin_loss_uses_scale():
+    features = torch.randn(3, 4, 6, dtype=torch.float64)
+    labels = torch.tensor([-1.0, 0.3, 0.7, 2.2], dtype=torch.float64)
+    features = features / features.norm(dim=-1, keepdim=True)
+    big = label_margin_loss(features, labels, scale=100.0)
+    small = label_margin_loss(features, labels, scale=0.0)
+    assert big > small
+
+
+# --- orthogonality ------------------------------------------------------------------------------------------
+
+
+def test_cosine_orthogonality_modes_match_cosine_embedding_loss():
+    g = torch.Generator().manual_seed(3)
+    s, c = torch.randn(7, 4, 20, generator=g), torch.randn(7, 4, 20, generator=g)
+    loss = torch.nn.CosineEmbeddingLoss()
+
+    def direct(a, b):
+        return loss(a, b, -torch.ones(a.size(0)))
+
+    torch.testing.assert_close(cosine_orthogonality(s, c), direct(s.reshape(-1, 20), c.reshape(-1, 20)))
+    torch.testing.assert_close(cosine_orthogonality(s, c, "chunks", 10), direct(s.reshape(-1, 10), c.reshape(-1, 10)))
+    per_sample = direct(s.permute(1, 0, 2).reshape(4, -1), c.permute(1, 0, 2).reshape(4, -1))
+    torch.testing.assert_close(cosine_orthogonality(s, c, "per_sample_flat"), per_sample)
+    # pre-1.10 PyTorch reduced the cosine over dim 1 of the 3-D input: the batch axis of (T', B, d)
+    legacy = F.cosine_similarity(s, c, dim=1, eps=0).clamp_min(0).mean()
+    torch.testing.assert_close(cosine_orthogonality(s, c, "legacy_batch_axis"), legacy)
+    with pytest.raises(ValueError):
+        cosine_orthogonality(s, c, "chunks")
+    with pytest.raises(ValueError):
+        cosine_orthogonality(s, c, "nope")
+
+
+@pytest.mark.parametrize("mode", ["per_token", "chunks", "per_sample_flat", "legacy_batch_axis"])
+def test_cosine_orthogonality_orthogonal_zero_identical_one(mode):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(5, 3, 10, generator=g)
+    torch.testing.assert_close(cosine_orthogonality(x, x.clone(), mode, 5), torch.tensor(1.0))
+    torch.testing.assert_close(cosine_orthogonality(x, -x, mode, 5), torch.tensor(0.0))
+    if mode != "legacy_batch_axis":
+        s, c = x.clone(), x.clone()
+        s[..., 5:] = 0
+        c[..., :5] = 0
+        assert float(cosine_orthogonality(s, c, mode, 5)) == 0.0
+    else:
+        s, c = x.clone(), x.clone()
+        s[:, 1:] = 0
+        c[:, :1] = 0
+        assert float(cosine_orthogonality(s, c, mode)) == 0.0
+
+
+# --- graph distillation -------------------------------------------------------------------------------------
+
+HOMO_PRIOR = [0.0088, 0.0088, 0.4823, 0.0088, 0.4823, 0.0088]
+HETERO_PRIOR = [0.0060, 0.0060, 0.3273, 0.0060, 0.3273, 0.3273]
+
+
+def _kernel(prior_weights, repr_dim=6, gd_size=4, seed=0):
+    torch.manual_seed(seed)
+    return DistillationKernel(num_modalities=3, logit_dim=1, repr_dim=repr_dim, gd_size=gd_size,
+                              prior_weights=prior_weights, prior_temperature=0.25, alpha=0.125)
+
+
+def _inputs(batch=5, repr_dim=6, seed=0, grad=False):
+    g = torch.Generator().manual_seed(seed)
+    logits = [torch.randn(batch, 1, generator=g).requires_grad_(grad) for _ in range(3)]
+    reprs = [torch.randn(batch, repr_dim, generator=g).requires_grad_(grad) for _ in range(3)]
+    return logits, reprs
+
+
+def _zero_edges(kernel):
+    with torch.no_grad():
+        kernel.W_edge.weight.zero_()
+        kernel.W_edge.bias.zero_()
+
+
+def test_gd_priors():
+    homo, hetero = _kernel([0, 0, 1, 0, 1, 0]), _kernel([0, 0, 1, 0, 1, 1])
+    torch.testing.assert_close(homo.prior, torch.tensor(HOMO_PRIOR), atol=1e-4, rtol=0)
+    torch.testing.assert_close(hetero.prior, torch.tensor(HETERO_PRIOR), atol=1e-4, rtol=0)
+    assert homo.pairs == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+    assert list(dict(homo.named_buffers())) == []
+    with pytest.raises(ValueError):
+        _kernel([0, 1])
+
+
+def test_gd_edges_shape_and_normalisation():
+    kernel = _kernel([0, 0, 1, 0, 1, 0])
+    logits, reprs = _inputs()
+    edges = kernel(logits, reprs)
+    assert edges.shape == (6, 5)
+    torch.testing.assert_close(edges.sum(0), torch.ones(5))
+    torch.testing.assert_close(kernel(torch.stack(logits), torch.stack(reprs)), edges)
+    # official: edge (student j <- teacher i) = W_edge([z_j; z_i]), softmax over edges of e / 8
+    z = [torch.cat([kernel.W_logit(logits[m]), kernel.W_repr(reprs[m])], 1) for m in range(3)]
+    raw = torch.cat([kernel.W_edge(torch.cat([z[j], z[i]], 1)) for j, i in kernel.pairs], 1)
+    torch.testing.assert_close(edges, F.softmax(raw * 0.125, dim=1).t())
+
+
+def test_gd_zero_edge_logits_uniform_edges_and_regulariser():
+    kernel = _kernel([0, 0, 1, 0, 1, 0])
+    _zero_edges(kernel)
+    logits, reprs = _inputs()
+    torch.testing.assert_close(kernel(logits, reprs), torch.full((6, 5), 1 / 6))
+    losses = graph_distillation_losses(kernel, logits, reprs, "l1")
+    prior = kernel.prior.double()
+    expected = 10 * float(((1 / 6 - prior) ** 2).sum())
+    assert math.isclose(expected, 2.99, abs_tol=0.01)
+    assert math.isclose(losses["reg"].item(), expected, rel_tol=1e-5)
+
+
+def _reference_gd(kernel, logits, reprs, metric):
+    """mdswyz/DMD ``distillation_loss`` with the per-edge loop and ``misc.py``'s distance functions."""
+    edges = kernel(logits, reprs)
+    prior = kernel.prior
+    loss_logit, loss_repr = 0, 0
+    for x, (j, i) in enumerate(kernel.pairs):
+        w = edges[x] + prior[x]
+        loss_logit = loss_logit + (torch.abs(logits[j] - logits[i].detach()).sum(1) * w).mean()
+        if metric == "l1":
+            loss_repr = loss_repr + 10 * (torch.abs(reprs[j] - reprs[i].detach()).sum(1) * w).mean()
+        else:
+            dist = torch.nn.CosineEmbeddingLoss()(reprs[j], reprs[i].detach(), torch.tensor([-1]))
+            loss_repr = loss_repr + 10 * (dist * w).mean()
+    loss_reg = (edges.mean(1) - prior).pow(2).sum() * 10
+    return {"logit": loss_logit, "repr": loss_repr, "reg": loss_reg}
+
+
+@pytest.mark.parametrize("metric", ["l1", "min_cosine"])
+def test_gd_losses_equal_official_loop(metric):
+    kernel = _kernel([0, 0, 1, 0, 1, 1])
+    logits, reprs = _inputs(grad=True, seed=3)
+    actual = graph_distillation_losses(kernel, logits, reprs, metric)
+    expected = _reference_gd(kernel, logits, reprs, metric)
+    for name in ("logit", "repr", "reg"):
+        torch.testing.assert_close(actual[name], expected[name])
+    grads = torch.autograd.grad(sum(actual.values()), logits + reprs + list(kernel.parameters()))
+    reference = torch.autograd.grad(sum(expected.values()), logits + reprs + list(kernel.parameters()))
+    for a, b in zip(grads, reference):
+        torch.testing.assert_close(a, b)
+
+
+def test_gd_weights_and_repr_weight_arguments():
+    kernel = _kernel([0, 0, 1, 0, 1, 0])
+    logits, reprs = _inputs()
+    base = graph_distillation_losses(kernel, logits, reprs, "l1")
+    scaled = graph_distillation_losses(kernel, logits, reprs, "l1", reg_weight=1.0, repr_weight=2.0)
+    torch.testing.assert_close(scaled["reg"], base["reg"] / 10)
+    torch.testing.assert_close(scaled["repr"], base["repr"] / 5)
+    with pytest.raises(ValueError):
+        graph_distillation_losses(kernel, logits, reprs, "kl")
+
+
+def test_gd_teacher_is_stop_gradient_edges_get_gradient():
+    kernel = _kernel([0, 0, 1, 0, 1, 0])
+    _zero_edges(kernel)
+    logits, reprs = _inputs(grad=True, seed=1)
+    losses = graph_distillation_losses(kernel, logits, reprs, "l1")
+    losses["logit"].backward()
+    weights = 1 / 6 + kernel.prior
+    for m in range(3):
+        # with constant edges only the student side of each distance carries gradient
+        expected = sum(
+            weights[k] * torch.sign(logits[j] - logits[i]).detach() / logits[j].size(0)
+            for k, (j, i) in enumerate(kernel.pairs) if j == m
+        )
+        torch.testing.assert_close(logits[m].grad, expected)
+    assert kernel.W_edge.weight.grad is not None and kernel.W_edge.weight.grad.abs().sum() > 0
+
+    fresh = _kernel([0, 0, 1, 0, 1, 0])
+    logits, reprs = _inputs(grad=True, seed=2)
+    graph_distillation_losses(fresh, logits, reprs, "l1")["reg"].backward()
+    for module in (fresh.W_edge, fresh.W_logit, fresh.W_repr):
+        assert module.weight.grad.abs().sum() > 0
+    assert all(x.grad.abs().sum() > 0 for x in logits + reprs)
+
+
+def test_gd_hetero_repr_term_pushes_student_away_from_teacher():
+    kernel = _kernel([0, 0, 1, 0, 1, 1])
+    _zero_edges(kernel)
+    g = torch.Generator().manual_seed(6)
+    base = torch.randn(5, 6, generator=g)
+    reprs = [base + 0.3 * torch.randn(5, 6, generator=g) for _ in range(3)]
+    student = reprs[0].clone().requires_grad_()
+    logits = [torch.zeros(5, 1) for _ in range(3)]
+    loss = graph_distillation_losses(kernel, logits, [student, reprs[1], reprs[2]], "min_cosine")["repr"]
+    loss.backward()
+    moved = student.detach() - 0.05 * student.grad
+    for teacher in reprs[1:]:
+        assert torch.all(F.cosine_similarity(moved, teacher) < F.cosine_similarity(student.detach(), teacher))
+    homo = graph_distillation_losses(kernel, logits, [student, reprs[1], reprs[2]], "l1")["repr"]
+    student.grad = None
+    homo.backward()
+    pulled = student.detach() - 1e-3 * student.grad
+    assert (pulled - reprs[1]).abs().sum() < (student.detach() - reprs[1]).abs().sum()
