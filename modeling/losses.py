@@ -109,7 +109,7 @@ def cosine_orthogonality(s: torch.Tensor, c: torch.Tensor, mode: str = "per_toke
     ``mode`` says which vectors the cosine compares: ``"per_token"`` each ``d``-vector (DLF MOSI; the fixed
     DMD default), ``"chunks"`` consecutive ``chunk``-wide pieces of them (DLF MOSEI, ``reshape(−1, 10)``),
     ``"per_sample_flat"`` each sample's flattened ``T'·d`` sequence, ``"legacy_batch_axis"`` the length-``B``
-    vectors along the batch axis, one per (step, channel), as pre-1.10 PyTorch computed DMD's 3-D call.
+    vectors along the batch axis, one per (step, channel), as older PyTorch computed DMD's 3-D call.
     """
     if mode == "per_token":
         s, c = s.reshape(-1, s.size(-1)), c.reshape(-1, c.size(-1))
