@@ -25,18 +25,22 @@ def test_throughput_quick(tmp_path):
     expected = [
         (method, preset, layout)
         for method, (config_class, _) in METHODS.items()
-        for preset in (["official"] if "official" in config_class.presets else []) + ["default"]
-        for layout in ("padded-50", "mosi-lengths")
+        for preset, layout in (("official", "padded-50"), ("default", "padded-50"), ("default", "mosi-lengths-grouped"))
+        if preset == "default" or "official" in config_class.presets
     ]
     assert [(r["method"], r["preset"], r["layout"]) for r in payload["rows"]] == expected
     for row in payload["rows"]:
-        for key in ("train_step_s", "train_samples_per_s", "forward_only_s", "inference_samples_per_s",
-                    "train_ratio", "inference_ratio"):
+        for key in ("train_step_s", "train_samples_per_s", "forward_only_s", "inference_samples_per_s"):
             assert math.isfinite(row[key]) and row[key] > 0, (key, row)
         assert 0 <= row["text_padding"] < 1
+        if row["preset"] == "default" and "official" in METHODS[row["method"]][0].presets:
+            assert row["train_ratio_own"] > 0 and row["inference_ratio_own"] > 0
+    grouped = [r for r in payload["rows"] if r["layout"] == "mosi-lengths-grouped"]
+    padded = [r for r in payload["rows"] if r["layout"] == "padded-50"]
+    assert all(g["text_padding"] < p["text_padding"] for g in grouped for p in padded)
     assert payload["settings"]["steps"] == 2 and payload["settings"]["quick"]
     assert payload["environment"]["cpu_threads"] == 1 and payload["environment"]["cpu_model"]
-    assert set(payload["reference"]) == {"train_samples_per_s", "inference_samples_per_s"}
+    assert set(payload["reference"]) >= {"misa", "dmd", "dlf"}
     assert "| method | preset | layout |" in stdout
 
 
