@@ -257,6 +257,18 @@ def _without_av(features: Features) -> Features:
     return Features({k: v for k, v in features.items() if not k.startswith(("audio", "vision"))})
 
 
+def _quality_fields(dataset: DatasetDict, nonfinite: dict, clamped: dict, stats: dict) -> dict[str, Any]:
+    """Metadata every converter records: split sizes, replaced non-finite values, clamped lengths, length stats."""
+    return {
+        "split_sizes": {split: len(ds) for split, ds in dataset.items()},
+        "nonfinite_replaced": nonfinite,
+        "nonfinite_replaced_total": sum(sum(v.values()) for v in nonfinite.values()),
+        "lengths_clamped": clamped,
+        "lengths_clamped_total": sum(sum(v.values()) for v in clamped.values()),
+        "length_stats": stats,
+    }
+
+
 def _log_report(label: str, metadata: dict[str, Any]) -> None:
     logger.info("%s: %s", label, conversion_summary(metadata).replace("\n", "; "))
     if metadata.get("nonfinite_replaced_total"):
@@ -451,12 +463,7 @@ def convert_mmsa_pickle(
         "text_source": "text_bert input ids (BERT vocabulary of the source file)",
         "padded_lengths": padded,
         "feature_dims": {"audio": int(dims["audio"]), "vision": int(dims["vision"])},
-        "split_sizes": {split: len(ds) for split, ds in dataset.items()},
-        "nonfinite_replaced": nonfinite,
-        "nonfinite_replaced_total": sum(sum(v.values()) for v in nonfinite.values()),
-        "lengths_clamped": clamped,
-        "lengths_clamped_total": sum(sum(v.values()) for v in clamped.values()),
-        "length_stats": stats,
+        **_quality_fields(dataset, nonfinite, clamped, stats),
         "label_range": [float(all_labels.min()), float(all_labels.max())] if all_labels.size else None,
         "scale": _metric_scale(name, has_unimodal),
         "ignored_keys": {"top_level": ignored_top, "per_split": sorted(ignored_split_keys)},
@@ -673,12 +680,7 @@ def convert_mult_pickle(
         "padded_lengths": padded,
         "feature_dims": {"text_features": int(dims["text"]), "audio": int(dims["audio"]),
                          "vision": int(dims["vision"])},
-        "split_sizes": {split: len(ds) for split, ds in dataset.items()},
-        "nonfinite_replaced": nonfinite,
-        "nonfinite_replaced_total": sum(sum(v.values()) for v in nonfinite.values()),
-        "lengths_clamped": clamped,
-        "lengths_clamped_total": sum(sum(v.values()) for v in clamped.values()),
-        "length_stats": stats,
+        **_quality_fields(dataset, nonfinite, clamped, stats),
         "scale": _metric_scale(name, False),
         "ignored_keys": {"top_level": ignored_top, "per_split": sorted(ignored_split_keys)},
     }
@@ -953,15 +955,10 @@ def convert_csd(
         "max_length": int(max_length),
         "padded_lengths": None,
         "feature_dims": {"audio": int(dims["audio"]), "vision": int(dims["vision"])},
-        "split_sizes": {split: len(ds) for split, ds in dataset.items()},
-        "nonfinite_replaced": nonfinite,
-        "nonfinite_replaced_total": sum(sum(v.values()) for v in nonfinite.values()),
-        "lengths_clamped": empty,
-        "lengths_clamped_total": sum(sum(v.values()) for v in empty.values()),
         "words_without_frames": words_without_frames,
         "videos_without_fold": sorted(no_fold),
         "videos_missing": {role: sorted(v) for role, v in missing.items()},
-        "length_stats": stats,
+        **_quality_fields(dataset, nonfinite, empty, stats),
         "scale": _metric_scale(name, False),
     }
     _log_report(files["labels"].name, metadata)
@@ -1042,12 +1039,7 @@ def convert_label_csv(
         "max_length": int(max_length),
         "padded_lengths": None,
         "feature_dims": {},
-        "split_sizes": {split: len(ds) for split, ds in dataset.items()},
-        "nonfinite_replaced": {},
-        "nonfinite_replaced_total": 0,
-        "lengths_clamped": {},
-        "lengths_clamped_total": 0,
-        "length_stats": stats,
+        **_quality_fields(dataset, {}, {}, stats),
         "scale": _metric_scale(name, has_unimodal),
         "ignored_columns": [c for c in header if c not in ("video_id", "clip_id", "text", "label", "mode",
                                                            "annotation", *(_UNIMODAL_CSV if has_unimodal else ()))],
