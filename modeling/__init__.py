@@ -7,12 +7,15 @@ code so that saved checkpoints carry their modelling files (``auto_map``) and lo
 
 from transformers import AutoConfig, AutoModel
 
+from .configuration_dmd import DMDConfig
 from .configuration_misa import MISAConfig
+from .modeling_dmd import DMDModel
 from .modeling_misa import MISAModel
 
 #: method name -> (config class, model class)
 METHODS = {
     "misa": (MISAConfig, MISAModel),
+    "dmd": (DMDConfig, DMDModel),
 }
 
 for _config_class, _model_class in METHODS.values():
@@ -21,4 +24,4 @@ for _config_class, _model_class in METHODS.values():
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 
-__all__ = ["METHODS", "MISAConfig", "MISAModel"]
+__all__ = ["METHODS", "DMDConfig", "DMDModel", "MISAConfig", "MISAModel"]

@@ -19,6 +19,17 @@ PAPERS = {
         ),
         "code": "https://github.com/declare-lab/MISA",
     },
+    "dmd": {
+        "title": "Decoupled Multimodal Distilling for Emotion Recognition",
+        "bibtex": (
+            "@inproceedings{li2023dmd,\n"
+            "  title={Decoupled Multimodal Distilling for Emotion Recognition},\n"
+            "  author={Li, Yong and Wang, Yuanzhi and Cui, Zhen},\n"
+            "  booktitle={Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},\n"
+            "  year={2023}\n}"
+        ),
+        "code": "https://github.com/mdswyz/DMD",
+    },
 }
 
 METRIC_NAMES = {
