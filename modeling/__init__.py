@@ -7,14 +7,17 @@ code so that saved checkpoints carry their modelling files (``auto_map``) and lo
 
 from transformers import AutoConfig, AutoModel
 
+from .configuration_dlf import DLFConfig
 from .configuration_dmd import DMDConfig
 from .configuration_misa import MISAConfig
+from .modeling_dlf import DLFModel
 from .modeling_dmd import DMDModel
 from .modeling_misa import MISAModel
 
 #: method name -> (config class, model class)
 METHODS = {
     "misa": (MISAConfig, MISAModel),
+    "dlf": (DLFConfig, DLFModel),
     "dmd": (DMDConfig, DMDModel),
 }
 
@@ -24,4 +27,4 @@ for _config_class, _model_class in METHODS.values():
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 
-__all__ = ["METHODS", "DMDConfig", "DMDModel", "MISAConfig", "MISAModel"]
+__all__ = ["METHODS", "DLFConfig", "DLFModel", "DMDConfig", "DMDModel", "MISAConfig", "MISAModel"]

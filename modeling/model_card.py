@@ -19,6 +19,17 @@ PAPERS = {
         ),
         "code": "https://github.com/declare-lab/MISA",
     },
+    "dlf": {
+        "title": "DLF: Disentangled-Language-Focused Multimodal Sentiment Analysis",
+        "bibtex": (
+            "@inproceedings{wang2025dlf,\n"
+            "  title={DLF: Disentangled-Language-Focused Multimodal Sentiment Analysis},\n"
+            "  author={Wang, Pan and Zhou, Qiang and Wu, Yawen and Chen, Tianlong and Hu, Jingtong},\n"
+            "  booktitle={Proceedings of the AAAI Conference on Artificial Intelligence},\n"
+            "  year={2025}\n}"
+        ),
+        "code": "https://github.com/pwang322/DLF",
+    },
     "dmd": {
         "title": "Decoupled Multimodal Distilling for Emotion Recognition",
         "bibtex": (
