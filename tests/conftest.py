@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import BertConfig  # noqa: E402
 
+# Tests use tiny models: one thread is faster for them and avoids oversubscribing a shared 2-core machine.
+torch.set_num_threads(1)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
