@@ -16,10 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import BertModel
-from transformers import initialization as init
 
 from .configuration_dlf import DLFConfig
-from .layers import MulTEncoder, MulTEncoderLayer, ResidualHead, pad_or_truncate
+from .layers import MulTEncoder, ResidualHead, pad_or_truncate
 from .losses import cosine_orthogonality, label_margin_loss, task_loss
 from .modeling_base import MSAPreTrainedModel
 from .outputs import MSAModelOutput
@@ -78,6 +77,12 @@ class DLFModel(MSAPreTrainedModel):
     text-specific encoder applied to an all-zero (all-padding) text sequence, a learned constant, so the
     A→L and V→L paths still gather audio and vision evidence; only the L→L path and the text head go.
 
+    Initialisation: PyTorch's defaults everywhere (``MSAPreTrainedModel._init_weights``), so the MulT attention
+    input projections are Xavier-uniform with zero biases as in MulT, but the MulT FFN and attention output
+    layers keep PyTorch's Linear default where MulT uses Xavier-uniform with zero biases (transformers skips
+    ``_init_weights`` for custom-code modules without direct parameters, such as a MulT layer, so the layer
+    cannot re-initialise its children; a marker class for those Linears in ``layers.py`` would fix it).
+
     Output: ``shared`` = last step of the shared self-attention per modality, ``private`` = the LFA output
     per modality (last step), ``fused`` = the 6d vector the final head reads.
     """
@@ -106,17 +111,6 @@ class DLFModel(MSAPreTrainedModel):
         self.shared_projection = nn.Linear(3 * d, 3 * d)
         self.head = ResidualHead(6 * d, labels, config.output_dropout)
         self.post_init()
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        """PyTorch defaults, except MulT's own initialisation inside its layers: Xavier-uniform attention
-        and FFN weights with zero biases (MulT's ``Linear`` helper and ``MultiheadAttention.reset_parameters``).
-        Layers come after their children, so this overrides the defaults applied to them."""
-        super()._init_weights(module)
-        if isinstance(module, MulTEncoderLayer):
-            for linear in (module.fc1, module.fc2, module.self_attn.out_proj):
-                init.xavier_uniform_(linear.weight)
-                init.zeros_(linear.bias)
 
     def _project(self, name: str, features: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` → padded/cut to the configured length → Conv1d → sequence-first ``(T', B, d)``."""
