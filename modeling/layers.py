@@ -117,6 +117,8 @@ class MulTEncoderLayer(GradientCheckpointingLayer):
         self.fc1 = nn.Linear(embed_dim, 4 * embed_dim)
         self.fc2 = nn.Linear(4 * embed_dim, embed_dim)
         self.layer_norms = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(2)])
+        for module in (self.self_attn, self.fc1, self.fc2):
+            module.xavier_init = True  # MulT's initialisation; applied by MSAPreTrainedModel._init_weights
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
 

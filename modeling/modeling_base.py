@@ -28,8 +28,18 @@ class MSAPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """PyTorch's own default initialisation for the method's layers (the official code never re-initialises
-        them); BERT sub-modules are initialised by BERT's ``_init_weights`` (or loaded)."""
+        them), except modules flagged ``xavier_init`` (MulT layers: Xavier-uniform weights, zero biases, as the
+        MulT code does); BERT sub-modules are initialised by BERT's ``_init_weights`` (or loaded).
+
+        The flags sit on the parameter-holding modules themselves because transformers skips custom-code
+        modules without direct parameters. A ``MultiheadAttention`` is visited after its ``out_proj``.
+        """
         if isinstance(module, (nn.Linear, nn.Conv1d)):
+            if getattr(module, "xavier_init", False):
+                init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    init.zeros_(module.bias)
+                return
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
                 fan_in = module.weight[0].numel()
@@ -41,6 +51,8 @@ class MSAPreTrainedModel(PreTrainedModel):
                 init.uniform_(param, -bound, bound)
         elif isinstance(module, nn.MultiheadAttention):
             module._reset_parameters()
+            if getattr(module, "xavier_init", False):
+                init.xavier_uniform_(module.out_proj.weight)
         elif isinstance(module, nn.LayerNorm):
             if module.weight is not None:
                 init.ones_(module.weight)

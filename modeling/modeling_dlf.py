@@ -77,11 +77,8 @@ class DLFModel(MSAPreTrainedModel):
     text-specific encoder applied to an all-zero (all-padding) text sequence, a learned constant, so the
     A→L and V→L paths still gather audio and vision evidence; only the L→L path and the text head go.
 
-    Initialisation: PyTorch's defaults everywhere (``MSAPreTrainedModel._init_weights``), so the MulT attention
-    input projections are Xavier-uniform with zero biases as in MulT, but the MulT FFN and attention output
-    layers keep PyTorch's Linear default where MulT uses Xavier-uniform with zero biases (transformers skips
-    ``_init_weights`` for custom-code modules without direct parameters, such as a MulT layer, so the layer
-    cannot re-initialise its children; a marker class for those Linears in ``layers.py`` would fix it).
+    Initialisation: as the official code, PyTorch's defaults, except the MulT layers, which use MulT's own
+    (Xavier-uniform weights, zero biases; ``MSAPreTrainedModel._init_weights``).
 
     Output: ``shared`` = last step of the shared self-attention per modality, ``private`` = the LFA output
     per modality (last step), ``fused`` = the 6d vector the final head reads.

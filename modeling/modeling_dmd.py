@@ -16,10 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import BertModel
-from transformers import initialization as init
 
 from .configuration_dmd import DMDConfig
-from .layers import DistillationKernel, MulTEncoder, MulTEncoderLayer, ResidualHead, pad_or_truncate
+from .layers import DistillationKernel, MulTEncoder, ResidualHead, pad_or_truncate
 from .losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss, task_loss
 from .modeling_base import MSAPreTrainedModel
 from .outputs import MSAModelOutput
@@ -122,17 +121,6 @@ class DMDModel(MSAPreTrainedModel):
             alpha=config.edge_alpha,
         )
         self.post_init()
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        """PyTorch defaults (as the official code), except MulT's own initialisation inside its layers:
-        Xavier-uniform attention and FFN weights with zero biases. Layers come after their children, so this
-        overrides the defaults applied to them."""
-        super()._init_weights(module)
-        if isinstance(module, MulTEncoderLayer):
-            for linear in (module.fc1, module.fc2, module.self_attn.out_proj):
-                init.xavier_uniform_(linear.weight)
-                init.zeros_(linear.bias)
 
     def _input_dims(self) -> dict[str, int]:
         config = self.config

@@ -470,3 +470,24 @@ def test_gd_hetero_repr_term_pushes_student_away_from_teacher():
     homo.backward()
     pulled = student.detach() - 1e-3 * student.grad
     assert (pulled - reprs[1]).abs().sum() < (student.detach() - reprs[1]).abs().sum()
+
+
+def test_mult_layers_get_mults_xavier_initialisation_in_every_model():
+    """fc1/fc2/attention (in and out) Xavier-uniform with zero biases, also after from_pretrained's meta init."""
+    import math
+
+    from modeling import DLFConfig, DLFModel
+
+    from conftest import tiny_text_config
+
+    model = DLFModel(DLFConfig(text_config=tiny_text_config(), audio_dim=5, vision_dim=20, hidden_size=32,
+                               num_heads=4))
+    layers = [m for m in model.modules() if type(m).__name__ == "MulTEncoderLayer"]
+    assert layers
+    for layer in layers:
+        for linear in (layer.fc1, layer.fc2, layer.self_attn.out_proj):
+            fan_in, fan_out = linear.weight.shape[1], linear.weight.shape[0]
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            assert linear.weight.abs().max() <= bound + 1e-6
+            assert torch.count_nonzero(linear.bias) == 0  # PyTorch's default bias would be non-zero
+        assert torch.count_nonzero(layer.self_attn.in_proj_bias) == 0
