@@ -120,9 +120,19 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert result["epochs_run"] == result["best_epoch"] + 2 < 30
 
 
+TINY_DLF = {
+    "hidden_size": 8, "num_heads": 2, "num_layers": 1, "lfa_memory_layers": 1, "text_length": 16,
+    "audio_length": 16, "vision_length": 16, "text_kernel_size": 3, "audio_kernel_size": 3,
+    "vision_kernel_size": 3, "text_config": TINY["model"]["text_config"],
+}
+
+
 @pytest.mark.slow
-def test_two_process_cpu_run_gathers_every_test_sample(tmp_path):
+@pytest.mark.parametrize("method", ["misa", "dlf"])
+def test_two_process_cpu_run_gathers_every_test_sample(tmp_path, method):
     config = json.loads(json.dumps(TINY))
+    if method == "dlf":
+        config.update(method="dlf", model=TINY_DLF)
     config["data"]["cache_dir"] = str(tmp_path / "cache")
     config["training"].update(output_dir=str(tmp_path / "out"), epochs=1)
     path = tmp_path / "c.yaml"
