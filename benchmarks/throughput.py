@@ -3,7 +3,8 @@
 For each method in ``modeling.METHODS``, with a bert-base-sized randomly initialised text encoder and
 aligned MOSI shapes (audio 5-d, vision 20-d):
 
-* train step: forward + backward + gradient clipping by value + Adam step on a batch of 16;
+* train step: forward + backward + gradient clipping by value + Adam step on a batch of 16 (plain Adam for
+  the ``official`` preset, as the official code; ``train.py``'s default fused Adam for the default preset);
 * forward-only: eval-mode ``torch.no_grad`` forward on a batch of 64 (inference);
 
 each the median over ``--steps`` timed steps after ``--warmup`` untimed ones. Batches are collated from the
@@ -134,9 +135,10 @@ def build_config(config_class, preset: str, text_config: BertConfig):
     return config_class.from_preset(preset, "mosi", **shapes)
 
 
-def measure(model, train_batches: list[dict], infer_batches: list[dict], warmup: int, reference: dict | None) -> dict:
+def measure(model, train_batches: list[dict], infer_batches: list[dict], warmup: int, reference: dict | None,
+            fused: bool) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=1e-4)
+    optimizer = torch.optim.Adam(params, lr=1e-4, fused=fused or None)
 
     def train_step(batch):
         optimizer.zero_grad()
@@ -202,7 +204,9 @@ def main(argv: list[str] | None = None) -> dict:
             torch.manual_seed(0)
             model = model_class(build_config(config_class, preset, text_config))
             row = {"method": method, "preset": preset, "layout": layout}
-            row.update(measure(model, *layouts[layout], warmup, None if args.quick else REFERENCE.get(method)))
+            # the official code's plain Adam for the official preset; train.py's default fused Adam otherwise
+            row.update(measure(model, *layouts[layout], warmup, None if args.quick else REFERENCE.get(method),
+                               fused=preset != "official"))
             if preset == "official":
                 own_official = row
             elif own_official is not None:
