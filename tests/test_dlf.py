@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, BertConfig
 
 from modeling import DLFConfig, DLFModel
+from official_references import official_hinge
 from conftest import random_batch, tiny_text_config
 
 GROUPS = {
@@ -136,23 +137,6 @@ def test_every_parameter_is_trained():
 # -------------------------------------------------------------------------------------------- losses
 
 
-def _official_hinge(ids: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """DMD/DLF ``HingeLoss`` as the official per-anchor loop (ids and feats interleaved per sample)."""
-    n = feats.size(0)
-    norm = torch.sqrt(feats.pow(2).sum(1) + 1e-8)
-    cosine = (feats @ feats.t()) / (norm[:, None] * norm[None, :])
-    off = ~torch.eye(n, dtype=torch.bool)
-    cosine = cosine[off].view(n, n - 1)
-    s_ids, t_ids = ids.view(n, 1).expand(n, n)[off].view(n, n - 1), ids.view(1, n).expand(n, n)[off].view(n, n - 1)
-    same, margin = s_ids == t_ids, 0.15 * (s_ids - t_ids).abs()
-    losses = []
-    for i in range(n):
-        if same[i].any() and (~same[i]).any():
-            pos, neg = cosine[i, same[i]], cosine[i, ~same[i]]
-            losses.append((margin[i, ~same[i]][None, :] - pos[:, None] + neg[None, :]).clamp_min(0).mean())
-    return torch.stack(losses).mean() if losses else feats.new_zeros(())
-
-
 def _capture(model: DLFModel):
     """Forward hooks recording the intermediate sequences the losses read."""
     seen = {"proj": {}, "specific": {}, "cycle": {}, "shared": [], "recon": {}, "align": {}}
@@ -219,7 +203,7 @@ def test_loss_terms_and_total_follow_the_official_code(ort_chunk, aligned):
     ort = sum(F.cosine_embedding_loss(s[m].reshape(-1, num), shared_seq[m].reshape(-1, num), target) for m in order)
     assert torch.allclose(terms["ort"], ort, atol=1e-6)
     feats = torch.stack([seen["align"][m] for m in ("text", "vision", "audio")], 1).reshape(-1, c.hidden_size)
-    assert torch.allclose(terms["margin"], _official_hinge(labels.repeat_interleave(3), feats), atol=1e-6)
+    assert torch.allclose(terms["margin"], official_hinge(labels.repeat_interleave(3), feats), atol=1e-6)
     assert terms["margin"] > 0
     # flattened as the official (B, d, T') view
     flat = shared_seq["text"].permute(1, 2, 0).reshape(4, -1)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
 from modeling import DMDConfig, DMDModel
+from official_references import official_hinge
 from conftest import random_batch, tiny_text_config
 
 ORDER = ("text", "vision", "audio")
@@ -99,25 +100,6 @@ def test_feature_shapes_follow_the_official_walkthrough():
     assert ((f["fused"] > 0) & (f["fused"] < 1)).all()  # sigmoid projections
 
 
-def _official_hinge(ids: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """trains/singleTask/HingeLoss.py as a per-anchor loop."""
-    norms = torch.sqrt((feats**2).sum(1) + 1e-8).clamp_min(1e-8)
-    cosine = (feats @ feats.t()) / (norms[:, None] * norms[None, :])
-    n = feats.size(0)
-    losses = []
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        pos = [j for j in others if ids[j] == ids[i]]
-        neg = [j for j in others if ids[j] != ids[i]]
-        if not pos or not neg:
-            continue
-        terms = [
-            torch.clamp(0.15 * (ids[i] - ids[k]).abs() - cosine[i, p] + cosine[i, k], min=0) for p in pos for k in neg
-        ]
-        losses.append(torch.stack(terms).mean())
-    return torch.stack(losses).mean() if losses else feats.new_zeros(())
-
-
 def _relu_cosine(x: torch.Tensor, y: torch.Tensor, dim: int) -> torch.Tensor:
     """``CosineEmbeddingLoss(x, y, target=-1)`` with ATen's formula (EPSILON 1e-12 on the squared norms)."""
     prod = (x * y).sum(dim)
@@ -174,7 +156,7 @@ def test_loss_terms_follow_the_official_definitions(ort_mode):
         )
     assert torch.allclose(t["ort"], ort, atol=1e-6)
     feats = torch.stack([f["c_sim"][m] for m in ORDER], dim=1).reshape(12, d)  # c_l[i], c_v[i], c_a[i], ...
-    assert torch.allclose(t["margin"], _official_hinge(y.repeat_interleave(3), feats), atol=1e-6)
+    assert torch.allclose(t["margin"], official_hinge(y.repeat_interleave(3), feats), atol=1e-6)
     with torch.no_grad():
         homo = _official_gd(model.homo_kernel, [f["homo_logits"][m] for m in ORDER],
                             [f["homo_repr"][m] for m in ORDER], [0, 0, 1, 0, 1, 0], "l1")

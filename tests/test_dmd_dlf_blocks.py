@@ -16,6 +16,9 @@ from modeling.layers import (
     future_mask,
 )
 from modeling.losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss
+from conftest import tiny_text_config
+from modeling import DLFConfig, DLFModel
+from official_references import official_hinge
 
 
 def _mult_parameter_count(d: int, layers: int) -> int:
@@ -194,26 +197,7 @@ def _reference_hinge(features: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     """mdswyz/DMD ``HingeLoss`` as the trainer calls it: interleaved (l, v, a) per sample, loop over anchors."""
     feats = torch.cat([features[m, i].view(1, -1) for i in range(features.size(1)) for m in range(features.size(0))])
     ids = torch.cat([labels[i].view(1, 1) for i in range(labels.numel()) for _ in range(features.size(0))])
-    n = feats.size(0)
-    norm = torch.sqrt(feats.pow(2).sum(1) + 1e-8).clamp_min(1e-8)
-    cosine = torch.zeros(n, n, dtype=feats.dtype)
-    for i in range(n):
-        for j in range(n):
-            cosine[i, j] = (feats[i] * feats[j]).sum() / (norm[i] * norm[j])
-    total, anchors = feats.new_zeros(()), 0
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        pos = [j for j in others if ids[j] == ids[i]]
-        neg = [j for j in others if ids[j] != ids[i]]
-        if not pos or not neg:
-            continue
-        terms = [
-            torch.clamp(0.15 * (ids[i] - ids[q]).abs().squeeze() - cosine[i, p] + cosine[i, q], min=0)
-            for p in pos for q in neg
-        ]
-        total = total + torch.stack(terms).mean()
-        anchors += 1
-    return total / max(anchors, 1)
+    return official_hinge(ids, feats)
 
 
 def _devices():
@@ -474,12 +458,6 @@ def test_gd_hetero_repr_term_pushes_student_away_from_teacher():
 
 def test_mult_layers_get_mults_xavier_initialisation_in_every_model():
     """fc1/fc2/attention (in and out) Xavier-uniform with zero biases, also after from_pretrained's meta init."""
-    import math
-
-    from modeling import DLFConfig, DLFModel
-
-    from conftest import tiny_text_config
-
     model = DLFModel(DLFConfig(text_config=tiny_text_config(), audio_dim=5, vision_dim=20, hidden_size=32,
                                num_heads=4))
     layers = [m for m in model.modules() if type(m).__name__ == "MulTEncoderLayer"]
