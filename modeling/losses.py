@@ -52,6 +52,61 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return _GradientReversal.apply(x, scale)
 
 
+def _rbf_gram(x: torch.Tensor, bandwidth: float | None) -> torch.Tensor:
+    """Gaussian Gram matrices ``exp(−‖xᵢ − xⱼ‖² / (2σ²))`` of ``(..., n, d)``; σ² defaults to half the median
+    off-diagonal squared distance of each batch, computed without gradient (a constant of the batch)."""
+    distances = torch.cdist(x, x).pow(2)
+    if bandwidth is None:
+        with torch.no_grad():
+            off_diagonal = ~torch.eye(x.size(-2), dtype=torch.bool, device=x.device)
+            median = distances[..., off_diagonal].median(-1).values
+            sigma2 = (median / 2).clamp_min(1e-6)[..., None, None]
+    else:
+        sigma2 = distances.new_tensor(float(bandwidth) ** 2)
+    return torch.exp(-distances / (2 * sigma2))
+
+
+def hsic(x: torch.Tensor, y: torch.Tensor, kernel: str = "linear", bandwidth: float | None = None) -> torch.Tensor:
+    """Biased HSIC estimator ``(n−1)⁻² Tr(U K_x U K_y)`` between two batches ``(..., n, d)`` (FDMER Eq. 6).
+
+    ``kernel="linear"`` uses ``K = X Xᵀ`` and is computed as ``‖(UX)ᵀ(UY)‖²_F / (n−1)²`` without forming the
+    ``n × n`` Gram matrices; ``kernel="rbf"`` uses a Gaussian kernel (median-heuristic bandwidth unless given).
+    Leading dimensions are batched, so several pairs can be scored in one call.
+    """
+    n = x.size(-2)
+    if y.size(-2) != n:
+        raise ValueError(f"hsic needs the same number of samples, got {n} and {y.size(-2)}")
+    if n < 2:
+        return x.new_zeros(x.shape[:-2])
+    x = x.reshape(*x.shape[:-2], n, -1)
+    y = y.reshape(*y.shape[:-2], n, -1)
+    if kernel == "linear":
+        x_c = x - x.mean(-2, keepdim=True)
+        y_c = y - y.mean(-2, keepdim=True)
+        return (x_c.transpose(-1, -2) @ y_c).pow(2).sum((-1, -2)) / (n - 1) ** 2
+    if kernel == "rbf":
+        k_x, k_y = _rbf_gram(x, bandwidth), _rbf_gram(y, bandwidth)
+        k_x = k_x - k_x.mean(-1, keepdim=True) - k_x.mean(-2, keepdim=True) + k_x.mean((-1, -2), keepdim=True)
+        return (k_x * k_y).sum((-1, -2)) / (n - 1) ** 2
+    raise ValueError(f"unknown HSIC kernel {kernel!r}; expected 'linear' or 'rbf'")
+
+
+def angular_margin_loss(features: torch.Tensor, class_weight: torch.Tensor, labels: torch.Tensor,
+                        scale: float = 72.0, margin: float = 0.5) -> torch.Tensor:
+    """Additive angular margin softmax (ArcFace; FDMER Eq. 9), mean over the batch.
+
+    ``features`` ``(B, d)`` and the columns of ``class_weight`` ``(d, C)`` are L2-normalised; the true class
+    logit becomes ``scale·cos(θ_y + margin)`` and the others ``scale·cos θ_j``. With ``margin=0`` and
+    ``scale=1`` it is the softmax cross-entropy over cosine logits.
+    """
+    cosine = F.normalize(features, dim=-1) @ F.normalize(class_weight, dim=0)
+    labels = labels.long().view(-1)
+    true_cos = cosine.gather(1, labels[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)
+    true_logit = torch.cos(torch.acos(true_cos) + margin)
+    logits = cosine.scatter(1, labels[:, None], true_logit) * scale
+    return F.cross_entropy(logits, labels)
+
+
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     """Regression (``mse``/``l1`` on the single logit column) or classification (``ce``) loss."""
     if kind == "ce":

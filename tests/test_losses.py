@@ -2,9 +2,10 @@
 
 import math
 
+import pytest
 import torch
 
-from modeling.losses import cmd, difference_loss, grad_reverse, task_loss
+from modeling.losses import angular_margin_loss, cmd, difference_loss, grad_reverse, hsic, task_loss
 
 
 def test_cmd_golden_value():
@@ -98,3 +99,56 @@ def test_task_losses():
     assert math.isclose(float(task_loss(logits, labels, "l1")), (1 + 2) / 2)
     class_logits = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
     assert math.isclose(float(task_loss(class_logits, torch.tensor([0, 1]), "ce")), math.log(2), rel_tol=1e-6)
+
+
+def test_hsic_linear_golden_properties():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5), torch.randn(16, 3)
+    n = x.size(0)
+    u = torch.eye(n) - torch.ones(n, n) / n
+    trace_form = torch.trace(u @ x @ x.t() @ u @ y @ y.t()) / (n - 1) ** 2
+    assert torch.allclose(hsic(x, y), trace_form, rtol=1e-5)
+    assert torch.allclose(hsic(x, y), hsic(y, x))
+    assert torch.allclose(hsic(x + torch.randn(5), y - 3.0), hsic(x, y), rtol=1e-5)
+    assert hsic(torch.ones(16, 4) * 2.5, y).item() == 0.0
+    # Batch-centred columns orthogonal to each other give 0.
+    a = torch.tensor([[1.0], [-1.0], [1.0], [-1.0]])
+    b = torch.tensor([[1.0], [1.0], [-1.0], [-1.0]])
+    assert hsic(a, b).abs().item() < 1e-7
+    # Identical inputs are strongly dependent, independent ones much less.
+    big = torch.randn(512, 4)
+    assert hsic(big, big) > 50 * hsic(big, torch.randn(512, 4))
+
+
+def test_hsic_rbf_matches_trace_form_and_is_batched():
+    torch.manual_seed(1)
+    x, y = torch.randn(3, 12, 4), torch.randn(3, 12, 2)
+    n = 12
+    u = torch.eye(n) - torch.ones(n, n) / n
+    values = hsic(x, y, kernel="rbf", bandwidth=1.5)
+    for i in range(3):
+        k_x = torch.exp(-torch.cdist(x[i], x[i]).pow(2) / (2 * 1.5 ** 2))
+        k_y = torch.exp(-torch.cdist(y[i], y[i]).pow(2) / (2 * 1.5 ** 2))
+        assert torch.allclose(values[i], torch.trace(u @ k_x @ u @ k_y) / (n - 1) ** 2, rtol=1e-4)
+    median_bandwidth = hsic(x, y, kernel="rbf")
+    assert median_bandwidth.shape == (3,) and torch.isfinite(median_bandwidth).all()
+    dependent = torch.randn(256, 3)
+    assert hsic(dependent, dependent.pow(2), kernel="rbf") > 5 * hsic(dependent, torch.randn(256, 3), kernel="rbf")
+    with pytest.raises(ValueError, match="kernel"):
+        hsic(x, y, kernel="poly")
+
+
+def test_angular_margin_loss_golden_values():
+    weight = torch.eye(4)[:, :3]  # three unit class vectors in 4-d
+    orthogonal = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    label = torch.tensor([1])
+    expected = math.log(1 + 2 * math.exp(72 * math.sin(0.5)))
+    assert angular_margin_loss(orthogonal, weight, label).item() == pytest.approx(expected, rel=1e-5)
+    assert angular_margin_loss(orthogonal, weight, label, margin=0.0).item() == pytest.approx(math.log(3), rel=1e-5)
+    assert angular_margin_loss(torch.tensor([[0.0, 3.0, 0.0, 0.0]]), weight, label).item() < 1e-6
+    # margin 0 and scale 1: plain cross-entropy over cosine logits.
+    torch.manual_seed(2)
+    features, w, labels = torch.randn(8, 5), torch.randn(5, 3), torch.randint(0, 3, (8,))
+    cosine = torch.nn.functional.normalize(features, dim=1) @ torch.nn.functional.normalize(w, dim=0)
+    reference = torch.nn.functional.cross_entropy(cosine, labels)
+    assert torch.allclose(angular_margin_loss(features, w, labels, scale=1.0, margin=0.0), reference, atol=1e-6)
