@@ -21,6 +21,10 @@ class MSAConfig(PretrainedConfig):
         text_frozen_layers: freeze BERT encoder layers ``0 .. n-1`` only (MISA official on MOSEI: 9).
         num_labels: 1 means regression (the sentiment score), more means classification (HF convention).
         preset: name of the preset the configuration was built from (informational).
+        skip_unused_computation: skip work whose result reaches neither the output nor the loss (DMD/DLF: the
+            last MulT layer at every position but the last one, which is all that is read; loss-only heads when
+            no labels are given). Outputs are identical either way. ``False`` does the official code's work and
+            is set by the ``official`` presets, so that benchmarks of those presets measure the official cost.
 
     Freezing is re-applied after ``from_pretrained`` (transformers 5 recreates every loaded parameter with
     ``requires_grad=True``), so it survives save and reload.
@@ -41,6 +45,7 @@ class MSAConfig(PretrainedConfig):
         freeze_text_encoder: bool = False,
         text_frozen_layers: int = 0,
         preset: str | None = None,
+        skip_unused_computation: bool = True,
         **kwargs,
     ):
         if text_config is None:
@@ -56,6 +61,7 @@ class MSAConfig(PretrainedConfig):
         self.freeze_text_encoder = freeze_text_encoder
         self.text_frozen_layers = text_frozen_layers
         self.preset = preset
+        self.skip_unused_computation = skip_unused_computation
         if "num_labels" not in kwargs and "id2label" not in kwargs:
             kwargs["num_labels"] = 1
         super().__init__(**kwargs)

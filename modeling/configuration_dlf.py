@@ -63,6 +63,7 @@ class DLFConfig(MSAConfig):
         # pwang322/DLF config/config.json "DLF" + trains/singleTask/DLF.py (methods.md §13 dlf_official)
         "official": {
             "all": {
+                "skip_unused_computation": False,
                 "hidden_size": 50,
                 "num_heads": 10,
                 "num_layers": 2,

@@ -84,6 +84,7 @@ class DMDConfig(MSAConfig):
         # only in the padded lengths, which the trainer fills from the data.
         "official": {
             "all": {
+                "skip_unused_computation": False,
                 "nlevels": 4,
                 "attn_mask": True,
                 "relu_dropout": 0.0,

@@ -169,7 +169,10 @@ class MulTEncoder(nn.Module):
         return F.dropout(x, p=self.embed_dropout, training=self.training)
 
     def forward(self, x_q: torch.Tensor, x_k: torch.Tensor | None = None,
-                x_v: torch.Tensor | None = None) -> torch.Tensor:
+                x_v: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
+        """``last_only=True`` returns only the last step ``(B, d)``: the last layer then computes its query,
+        residual and FFN at that one position (attending to the full sequence), which gives the same value as
+        ``forward(...)[-1]`` for less work."""
         x = self._embed(x_q)
         if x_k is not None:
             x_v = x_k if x_v is None else x_v
@@ -178,8 +181,13 @@ class MulTEncoder(nn.Module):
         if self.attn_mask:
             key_length = x.size(0) if x_k is None else x_k.size(0)
             mask = future_mask(x.size(0), key_length, device=x.device, dtype=x.dtype)
-        for layer in self.layers:
+        last = len(self.layers) - 1 if last_only else len(self.layers)
+        for layer in self.layers[:last]:
             x = layer(x, x_k, x_v, attn_mask=mask)
+        if last_only:
+            keys = x if x_k is None else x_k
+            values = x if x_k is None else x_v
+            x = self.layers[-1](x[-1:], keys, values, attn_mask=None if mask is None else mask[-1:])[0]
         return self.layer_norm(x)
 
 

@@ -43,16 +43,23 @@ class LanguageFocusedAttractor(nn.Module):
         self.audio_memory = _transformer(config, config.attn_dropout, config.lfa_memory_layers)
         self.vision_memory = _transformer(config, config.attn_dropout, config.lfa_memory_layers)
 
-    def forward(self, query: torch.Tensor, specific: dict[str, torch.Tensor], paths) -> dict[str, torch.Tensor]:
+    def forward(self, query: torch.Tensor, specific: dict[str, torch.Tensor], paths,
+                last_only: bool = True) -> dict[str, torch.Tensor]:
+        """``last_only``: compute the memories' last layer at the last step only (same values, less work)."""
         out = {}
         if "text" in paths:
-            out["text"] = self.text_memory(query)[-1]
+            out["text"] = _last_step(self.text_memory, query, last_only)
         for name in ("audio", "vision"):
             if name in paths:
                 source = specific[name]
                 attracted = getattr(self, f"{name}_cross")(query, source, source)
-                out[name] = getattr(self, f"{name}_memory")(attracted)[-1]
+                out[name] = _last_step(getattr(self, f"{name}_memory"), attracted, last_only)
         return out
+
+
+def _last_step(transformer: MulTEncoder, sequence: torch.Tensor, last_only: bool) -> torch.Tensor:
+    """The last time step of a self-attention transformer's output (the only one DLF reads)."""
+    return transformer(sequence, last_only=True) if last_only else transformer(sequence)[-1]
 
 
 def _transformer(config: DLFConfig, attn_dropout: float, layers: int) -> MulTEncoder:
@@ -152,23 +159,25 @@ class DLFModel(MSAPreTrainedModel):
 
         specific = {m: self.specific_encoders[m](x) for m, x in projected.items()}
         shared_seq = self._shared_sequences(projected, batch)
-        recon = {
-            m: self.decoders[m](torch.cat([specific[m], shared_seq[m]], -1).permute(1, 2, 0)).permute(2, 0, 1)
-            for m in projected
-        }
-        cycle = {m: self.specific_encoders[m](r) for m, r in recon.items()}
-        aligned = {m: self.align[m](c.permute(1, 2, 0).reshape(batch, -1)) for m, c in shared_seq.items()}
-
+        skip = config.skip_unused_computation
         zeros = reference.new_zeros(batch, config.hidden_size)
-        shared = {m: self.shared_attentions[m](c)[-1] for m, c in shared_seq.items()}
+        shared = {m: _last_step(self.shared_attentions[m], c, skip) for m, c in shared_seq.items()}
         shared_concat = torch.cat([shared.get(m, zeros) for m in ORDER], -1)
-        shared_logits, _ = self.shared_head(shared_concat)
+        with_losses = labels is not None or not skip
+        if with_losses:
+            recon = {
+                m: self.decoders[m](torch.cat([specific[m], shared_seq[m]], -1).permute(1, 2, 0)).permute(2, 0, 1)
+                for m in projected
+            }
+            cycle = {m: self.specific_encoders[m](r) for m, r in recon.items()}
+            aligned = {m: self.align[m](c.permute(1, 2, 0).reshape(batch, -1)) for m, c in shared_seq.items()}
+            shared_logits, _ = self.shared_head(shared_concat)
 
         query = specific.get("text")
         if query is None:
             text_steps = config.reduced_length("text")
             query = self.specific_encoders["text"](reference.new_zeros(text_steps, batch, config.hidden_size))
-        private = self.attractor(query, specific, projected)
+        private = self.attractor(query, specific, projected, last_only=skip)
         head_logits, streams = {}, {}
         for m, vector in private.items():
             head_logits[m], enhanced = self.specific_heads[m](vector)

@@ -164,13 +164,18 @@ class DMDModel(MSAPreTrainedModel):
         token_type_ids: torch.LongTensor | None = None,
         audio: torch.FloatTensor | None = None,
         vision: torch.FloatTensor | None = None,
+        with_losses: bool = True,
     ) -> dict:
-        """Every intermediate the outputs and losses need (official names in comments), keyed by modality.
+        """Every intermediate the outputs and (with ``with_losses``) the losses need (official names in
+        comments), keyed by modality.
 
         Sequences ``s``/``c`` are ``(T', B, d)`` as in the official code; ``proj``, ``recon``, ``s_cycle`` are
-        channel-first ``(B, d, T')``.
+        channel-first ``(B, d, T')``. The loss-only intermediates are skipped when ``with_losses`` is false and
+        ``config.skip_unused_computation`` is set.
         """
         config = self.config
+        skip = config.skip_unused_computation
+        losses = with_losses or not skip
         batch = self._batch_size(input_ids=input_ids, audio=audio, vision=vision)
         inputs = self._inputs(input_ids, attention_mask, token_type_ids, audio, vision)
         reference = next(iter(inputs.values()))
@@ -186,26 +191,35 @@ class DMDModel(MSAPreTrainedModel):
             s = self.private_encoders[m](proj)  # s_m
             c = self.shared_encoder(proj)  # c_m
             f["proj"][m] = proj
-            f["c_sim"][m] = self.align_shared[m](c.reshape(batch, -1))  # c_m_sim: (d, T') flatten
-            f["recon"][m] = recon = self.decoders[m](torch.cat([s, c], dim=1))
-            f["s_cycle"][m] = self.private_encoders[m](recon)  # s_m_r
             f["s"][m] = s.permute(2, 0, 1)
             f["c"][m] = c.permute(2, 0, 1)
-            f["homo_logits"][m], f["homo_repr"][m] = self.homo_heads[m](c.transpose(1, 2).reshape(batch, -1))
-            f["c_att"][m] = self.self_attentions[m](f["c"][m])[-1]
+            if losses:
+                f["c_sim"][m] = self.align_shared[m](c.reshape(batch, -1))  # c_m_sim: (d, T') flatten
+                f["recon"][m] = recon = self.decoders[m](torch.cat([s, c], dim=1))
+                f["s_cycle"][m] = self.private_encoders[m](recon)  # s_m_r
+                f["homo_logits"][m], f["homo_repr"][m] = self.homo_heads[m](c.transpose(1, 2).reshape(batch, -1))
+            f["c_att"][m] = self._last_step(self.self_attentions[m], f["c"][m])
 
         f["c_fusion"] = c_fusion = torch.cat([f["c_att"][m] for m in ORDER], dim=1)
-        f["common_logits"], _ = self.common_head(c_fusion)
+        if losses:
+            f["common_logits"], _ = self.common_head(c_fusion)
         s = f["s"]
         for target in ORDER:
             crossed = [self.cross_attentions[f"{target}_{src}"](s[target], s[src]) for src in CROSS_SOURCES[target]]
-            f["last_h"][target] = last = self.memories[target](torch.cat(crossed, dim=2))[-1]
-            f["hetero_logits"][target], f["hetero_repr"][target] = self.hetero_heads[target](last)
+            f["last_h"][target] = last = self._last_step(self.memories[target], torch.cat(crossed, dim=2))
+            if losses:
+                f["hetero_logits"][target], f["hetero_repr"][target] = self.hetero_heads[target](last)
 
         projected = [torch.sigmoid(self.fusion_weights[m](f["last_h"][m])) for m in ORDER]
         f["fused"] = torch.cat(projected + [torch.sigmoid(self.fusion_weights["common"](c_fusion))], dim=1)
         f["logits"], _ = self.fusion_head(f["fused"])
         return f
+
+    def _last_step(self, transformer: MulTEncoder, sequence: torch.Tensor) -> torch.Tensor:
+        """The last time step of a self-attention transformer's output, the only one DMD reads."""
+        if self.config.skip_unused_computation:
+            return transformer(sequence, last_only=True)
+        return transformer(sequence)[-1]
 
     def forward(
         self,
@@ -220,7 +234,7 @@ class DMDModel(MSAPreTrainedModel):
     ) -> MSAModelOutput:
         """``audio_lengths``/``vision_lengths`` are accepted for the common signature and unused: DMD reads
         every step of the fixed-length inputs, padding included, as the official code does."""
-        f = self._features(input_ids, attention_mask, token_type_ids, audio, vision)
+        f = self._features(input_ids, attention_mask, token_type_ids, audio, vision, with_losses=labels is not None)
         present = f["present"]
         loss = loss_terms = None
         if labels is not None:

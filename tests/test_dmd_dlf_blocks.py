@@ -16,7 +16,7 @@ from modeling.layers import (
     future_mask,
 )
 from modeling.losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss
-from conftest import tiny_text_config
+from conftest import random_batch, tiny_text_config
 from modeling import DLFConfig, DLFModel
 from official_references import official_hinge
 
@@ -469,3 +469,48 @@ def test_mult_layers_get_mults_xavier_initialisation_in_every_model():
             assert linear.weight.abs().max() <= bound + 1e-6
             assert torch.count_nonzero(linear.bias) == 0  # PyTorch's default bias would be non-zero
         assert torch.count_nonzero(layer.self_attn.in_proj_bias) == 0
+
+
+@pytest.mark.parametrize("attn_mask", [False, True])
+@pytest.mark.parametrize("cross", [False, True])
+def test_mult_last_only_equals_last_step_of_full_output(attn_mask, cross):
+    torch.manual_seed(0)
+    encoder = MulTEncoder(8, 2, 3, attn_mask=attn_mask).eval()
+    x = torch.randn(7, 4, 8)
+    source = (torch.randn(9, 4, 8),) if cross else ()
+    with torch.no_grad():
+        full = encoder(x, *source)
+        last = encoder(x, *source, last_only=True)
+    assert last.shape == (4, 8)
+    assert torch.allclose(last, full[-1], atol=1e-5)
+    assert not torch.allclose(last, full[-2], atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["dmd", "dlf"])
+def test_skipping_unused_computation_leaves_outputs_and_losses_unchanged(method):
+    from modeling import METHODS
+    from test_all_methods import TINY
+
+    config_class, model_class = METHODS[method]
+    depth = {"dmd": dict(nlevels=2), "dlf": dict(num_layers=2, lfa_memory_layers=2)}[method]
+    outputs = {}
+    for skip in (True, False):
+        torch.manual_seed(0)
+        config = config_class(text_config=tiny_text_config(), audio_dim=5, vision_dim=20,
+                              **{**TINY[method], **depth, "skip_unused_computation": skip})
+        model = model_class(config).eval()
+        batch = random_batch()
+        with torch.no_grad():
+            with_labels = model(**batch)
+            without = model(**{k: v for k, v in batch.items() if k != "labels"})
+        outputs[skip] = (with_labels, without)
+    for fast, slow in zip(outputs[True], outputs[False]):
+        assert torch.allclose(fast.logits, slow.logits, atol=1e-5)
+        assert torch.allclose(fast.fused, slow.fused, atol=1e-5)
+        for m in slow.shared:
+            assert torch.allclose(fast.shared[m], slow.shared[m], atol=1e-5)
+            assert torch.allclose(fast.private[m], slow.private[m], atol=1e-5)
+    assert torch.allclose(outputs[True][0].loss, outputs[False][0].loss, atol=1e-5)
+    assert outputs[True][1].loss is None and outputs[True][1].loss_terms is None
+    assert config_class.from_preset("official", "mosi").skip_unused_computation is False
+    assert config_class().skip_unused_computation is True
