@@ -1202,11 +1202,25 @@ def push_dataset_to_hub(
         DatasetCard(merge_card_text(hub_text, card, config_name)).push_to_hub(repo_id, repo_type="dataset")
 
 
+def _pushable_repo_id(value: str) -> str:
+    """argparse type of ``--push-to-hub``: an ``org/name`` id, checked before the conversion starts."""
+    import argparse
+
+    from .hub import check_can_push
+
+    try:
+        check_can_push(value)
+    except (ValueError, OSError) as err:  # a bad id, or HF_HUB_OFFLINE (OfflineModeIsEnabled)
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
 def add_output_arguments(parser) -> None:
     """Arguments shared by the ``datasets_scripts/convert_*.py`` command-line tools."""
     parser.add_argument("--output", required=True, help="output folder (save_to_disk layout + README + metadata)")
     parser.add_argument("--dataset", default=None, help="dataset name (mosi/mosei/sims/simsv2); guessed if omitted")
-    parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="also upload to this Hub dataset repo")
+    parser.add_argument("--push-to-hub", default=None, metavar="ORG/NAME", type=_pushable_repo_id,
+                        help="also upload to this Hub dataset repo (HF_ENDPOINT selects another Hub or a mirror)")
     parser.add_argument("--config-name", default="default", help="Hub config name (e.g. aligned_50)")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
 

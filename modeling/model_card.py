@@ -60,6 +60,30 @@ METRIC_NAMES = {
 }
 
 
+#: the metadata keys of a converted dataset that model cards show (kept in ``results.json`` by training)
+CARD_METADATA_KEYS = ("dataset", "hub_id", "aligned", "feature_dims", "padded_lengths", "scale")
+
+
+def card_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The part of a dataset's metadata that :func:`write_model_card` uses."""
+    return {key: metadata[key] for key in CARD_METADATA_KEYS if metadata.get(key) is not None}
+
+
+def format_metric_value(mean: float, std: float | None = None) -> float | str:
+    """A ``model-index`` metric value: the number itself, or ``"mean ± std"`` (the form ``EvalResult`` documents)."""
+    return float(mean) if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def parse_metric_value(value: Any) -> tuple[float, float | None]:
+    """``(mean, std)`` of a metric value read back from a card (``std`` is ``None`` for a plain number)."""
+    if isinstance(value, (int, float)):
+        return float(value), None
+    mean, sep, std = str(value).partition("±")
+    if not sep:
+        return float(mean), None
+    return float(mean), float(std)
+
+
 def write_model_card(
     folder: str,
     run,
@@ -69,82 +93,128 @@ def write_model_card(
     env: dict[str, Any],
     num_processes: int,
     summary: dict[str, Any] | None = None,
+    repo_id: str | None = None,
 ) -> str:
-    """Write ``README.md`` into a checkpoint folder and return its text."""
+    """Write ``README.md`` into a checkpoint folder and return its text.
+
+    ``result`` is the checkpoint's seed; with a ``summary`` of several seeds the ``model-index`` values are
+    ``"mean ± std"`` over the seeds (sample std). ``repo_id`` fills the usage example.
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    dataset_id = metadata.get("hub_id") or run.data.path
-    dataset_name = metadata.get("dataset", run.data.path)
-    test = result["test"]
-    stats = summary["stats"] if summary else None
+    hub_id = metadata.get("hub_id")
+    dataset_name = str(metadata.get("dataset", run.data.path))
+    stats = summary["stats"] if summary and len(summary["seeds"]) > 1 else None
+    test = {k: v for k, v in result["test"].items()
+            if k != "loss" and v == v and (stats is None or stats[k]["mean"] == stats[k]["mean"])}  # no NaN
     eval_results = [
         EvalResult(
             task_type="text-classification" if task == "classification" else "tabular-regression",
             task_name="Multimodal sentiment analysis",
-            dataset_type=str(dataset_id),
-            dataset_name=str(dataset_name),
+            dataset_type=str(hub_id or dataset_name),
+            dataset_name=dataset_name,
+            dataset_config=run.data.name if hub_id else None,
             dataset_split="test",
             metric_type=key,
             metric_name=METRIC_NAMES.get(key, key),
-            metric_value=float(stats[key]["mean"] if stats else value),
+            metric_value=format_metric_value(stats[key]["mean"], stats[key]["std"]) if stats else float(value),
         )
         for key, value in test.items()
-        if key != "loss" and value == value
     ]
     paper = PAPERS.get(run.method, {})
+    text_model = run.model.get("text_model")
     data = ModelCardData(
         library_name="transformers",
         license="apache-2.0",
         tags=["multimodal-sentiment-analysis", "disentangled-representation", run.method],
+        datasets=[hub_id] if hub_id else None,
+        base_model=text_model if text_model and not os.path.exists(text_model) else None,
         model_name=f"{run.method.upper()} ({dataset_name})",
         eval_results=eval_results,
     )
-    rows = []
-    for key, value in test.items():
-        if stats and key in stats:
-            rows.append(f"| {key} | {stats[key]['mean']:.4f} ± {stats[key]['std']:.4f} |")
-        else:
-            rows.append(f"| {key} | {value:.4f} |")
-    seeds_note = (
-        f"mean ± std over seeds {summary['seeds']} (sample std); this checkpoint is seed {result['seed']}"
-        if summary
-        else f"seed {result['seed']}"
-    )
-    config = run.to_dict()
+    seed = result["seed"]
+    if stats:
+        header = [f"| metric | mean ± std over seeds {summary['seeds']} | this checkpoint (seed {seed}) |",
+                  "| --- | --- | --- |"]
+        rows = [f"| {k} | {stats[k]['mean']:.4f} ± {stats[k]['std']:.4f} | {v:.4f} |" for k, v in test.items()]
+        best = " (the best validation loss)" if summary.get("best_seed") == seed else ""
+        seeds_note = f"mean ± std (sample std) over {len(summary['seeds'])} seeds; this checkpoint is seed {seed}{best}"
+    else:
+        header = [f"| metric | seed {seed} |", "| --- | --- |"]
+        rows = [f"| {k} | {v:.4f} |" for k, v in test.items()]
+        seeds_note = f"one seed ({seed})"
+    where = repo_id or "<this repo or folder>"
+    dims = metadata.get("feature_dims") or {}
+    layout = {True: "word-aligned", False: "unaligned"}.get(metadata.get("aligned"), "alignment not recorded")
+    source = f"Hub id `{hub_id}`" if hub_id else f"loaded from `{run.data.path}`"
+    if hub_id and run.data.name:
+        source += f" (config `{run.data.name}`)"
+    dataset_lines = [
+        f"- dataset: `{dataset_name}`, {source}",
+        f"- {layout}; feature widths: " + (", ".join(f"{m} {d}" for m, d in dims.items()) or "as in config.json"),
+        f"- metric set `{task}`; results on the `test` split, checkpoint selected on `validation` "
+        f"(`{run.training.select_on}`)",
+    ]
+    if metadata.get("padded_lengths"):
+        dataset_lines.append(f"- padded lengths in the source: {metadata['padded_lengths']}")
+    env_rows = [f"| {k} | {v} |" for k, v in (env or {}).items()] or ["| (not recorded) | |"]
     description = "\n".join(
         [
             f"# {run.method.upper()} trained on {dataset_name}",
             "",
-            f"Method: **{paper.get('title', run.method)}** (official code: {paper.get('code', 'n/a')}).",
-            f"Preset: `{run.preset or 'default'}`. Dataset: `{dataset_id}`, metric set `{task}`, test split.",
+            f"Method: **{paper.get('title', run.method)}** (official code: {paper.get('code', 'n/a')}), "
+            f"implemented in `transformers` by the `modeling` package. Preset: `{run.preset or 'default'}`.",
+            "",
+            "## Data",
+            "",
+            *dataset_lines,
             "",
             "## Test results",
             "",
-            f"Selection on validation `{run.training.select_on}`; {seeds_note}.",
+            f"{seeds_note.capitalize()}.",
             "",
-            "| metric | value |",
-            "| --- | --- |",
+            *header,
             *rows,
             "",
-            "MMSA names: " + ", ".join(f"{k}={v:.4f}" for k, v in mmsa_keys({k: v for k, v in test.items() if k != 'loss'}).items()),
+            "MMSA names: " + ", ".join(f"{k}={v:.4f}" for k, v in mmsa_keys(test).items()),
             "",
             "## Usage",
             "",
+            "With the `modeling` package (project msa-disentangled) installed:",
+            "",
+            "```python",
+            "import modeling  # registers the methods with the Auto classes",
+            "from transformers import AutoModel",
+            f"model = AutoModel.from_pretrained({where!r}).eval()",
+            "```",
+            "",
+            "Without it, the code in this repo is used:",
+            "",
             "```python",
             "from transformers import AutoModel",
-            "model = AutoModel.from_pretrained('<this repo or folder>', trust_remote_code=True)",
+            f"model = AutoModel.from_pretrained({where!r}, trust_remote_code=True).eval()",
             "out = model(input_ids=..., attention_mask=..., audio=..., audio_lengths=..., vision=..., vision_lengths=...)",
-            "score = out.logits[:, 0]  # sentiment in [-3, 3] for MOSI-style data",
+            "score = out.logits[:, 0]  # sentiment score (regression); class logits when num_labels > 1",
             "```",
+            "",
+            "`audio`/`vision` are `(batch, frames, width)` float tensors with the widths of `config.json` "
+            "(`audio_dim`, `vision_dim`) and `*_lengths` their true lengths; `input_ids` are BERT ids with [CLS]/[SEP].",
             "",
             "## Training",
             "",
+            f"{num_processes} process(es); best epoch {result['best_epoch']} of {result['epochs_run']}; "
+            f"training time {result['train_time_s']:.1f} s for this seed. Full configuration "
+            "(hyper-parameters, data and optimisation switches):",
+            "",
             "```yaml",
-            _yaml(config),
+            _yaml(run.to_dict()),
             "```",
             "",
-            f"Environment: {env}; processes: {num_processes}; best epoch {result['best_epoch']} of {result['epochs_run']}; "
-            f"training time {result['train_time_s']:.1f} s.",
+            "Environment:",
+            "",
+            "| package / setting | value |",
+            "| --- | --- |",
+            *env_rows,
             "",
             "## Intended use and limits",
             "",

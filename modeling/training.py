@@ -22,6 +22,8 @@ import torch
 import yaml
 
 from .features import MODALITIES, feature_dims, load_msa_dataset
+from .hub import check_can_push, is_hub_dataset_id, load_hub_msa_dataset, push_checkpoint
+from .model_card import card_metadata
 
 #: keyword arguments of every model's forward (the common signature)
 MODEL_INPUTS = (
@@ -166,6 +168,8 @@ def load_data(args: DataArgs):
         from .synthetic import load_or_make_synthetic
 
         dataset, metadata = load_or_make_synthetic(args.cache_dir, **args.synthetic)
+    elif is_hub_dataset_id(args.path):  # org/name pushed by a converter's --push-to-hub
+        dataset, metadata = load_hub_msa_dataset(args.path, args.name)
     else:
         dataset, metadata = load_msa_dataset(args.path, args.name)
     for split in ("train", "validation", "test"):
@@ -320,6 +324,10 @@ def train(run: RunConfig) -> dict[str, Any]:
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 
     args = run.training
+    if args.push_to_hub:  # fail before hours of training, not after
+        if not args.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id org/name")
+        check_can_push(args.hub_model_id)
     log_with = None
     if args.tensorboard:
         try:
@@ -346,6 +354,7 @@ def train(run: RunConfig) -> dict[str, Any]:
     for seed in args.seeds:
         per_seed[seed] = _train_one_seed(run, seed, accelerator, dataset, metadata, task)
     summary = summarise(per_seed, run, task, accelerator.num_processes)
+    summary["dataset_metadata"] = card_metadata(metadata)  # for the model card of a later push
     if accelerator.is_main_process:
         write_summary(summary, args.output_dir)
         accelerator.print(summary["markdown"])
@@ -636,16 +645,7 @@ def write_summary(summary: dict[str, Any], output_dir: str) -> None:
 
 
 def push_best(summary: dict[str, Any], run: RunConfig) -> None:
-    """Upload the best seed's checkpoint folder (weights, code, config, model card) to the Hub."""
-    from huggingface_hub import HfApi
-
-    if not run.training.hub_model_id:
-        raise ValueError("--push_to_hub needs --hub_model_id org/name")
-    from .model_card import write_model_card
-
+    """Upload the best seed's checkpoint (weights, code, config, model card with mean ± std) to the Hub."""
     best = summary["per_seed"][summary["best_seed"]]
-    folder = best["checkpoint"]
-    write_model_card(folder, run, best, summary["task"], {}, summary["environment"], summary["num_processes"], summary)
-    api = HfApi()
-    api.create_repo(run.training.hub_model_id, private=run.training.hub_private, exist_ok=True)
-    api.upload_folder(repo_id=run.training.hub_model_id, folder_path=folder, commit_message="Upload trained model")
+    url = push_checkpoint(best["checkpoint"], run.training.hub_model_id, private=run.training.hub_private or None)
+    print(f"pushed {best['checkpoint']} to {run.training.hub_model_id}: {url}")
