@@ -414,10 +414,11 @@ class OlahMirror:
 # --------------------------------------------------------------------------------------------------- Worker
 
 _WORKER_LOOP = r"""
-import json, sys, traceback
+import json, os, sys, traceback
 namespace = {}
-channel = sys.stdout
-sys.stdout = sys.stderr  # library prints go to stderr; stdout carries only the replies
+channel = os.fdopen(os.dup(1), "w")  # replies only; anything else written to stdout (also by C code) goes to stderr
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 channel.write(json.dumps({"ready": True}) + "\n"); channel.flush()
 for line in sys.stdin:
     namespace.pop("result", None)

@@ -16,9 +16,9 @@ variables only, like a user's shell.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -254,7 +254,9 @@ def test_pushed_model_repo_is_complete(workers, published, runs, method):
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 repo = "org/{method}-tiny"
 card = ModelCard.load(repo)
+weights = HfApi().get_paths_info(repo, ["model.safetensors"])[0]
 result = {{"files": HfApi().list_repo_files(repo), "config": json.load(open(hf_hub_download(repo, "config.json"))),
+          "weights_sha256": weights.lfs.sha256 if weights.lfs else None,
           "text": card.text, "data": card.data.to_dict(),
           "evals": [(e.metric_type, e.metric_value, e.dataset_type, e.dataset_config, e.dataset_split)
                     for e in card.data.eval_results]}}
@@ -263,6 +265,8 @@ result = {{"files": HfApi().list_repo_files(repo), "config": json.load(open(hf_h
     assert {"model.safetensors", "config.json", "README.md", f"modeling_{method}.py",
             f"configuration_{method}.py"} <= files
     assert not any(f.endswith((".bin", ".pt")) for f in files)
+    checkpoint_weights = (runs[method] / "seed_1" / "best" / "model.safetensors").read_bytes()
+    assert info["weights_sha256"] == hashlib.sha256(checkpoint_weights).hexdigest()  # stored as LFS, unchanged
     model_class = modeling.METHODS[method][1]
     auto_map = info["config"]["auto_map"]
     assert auto_map["AutoModel"] == f"{model_class.__module__.rsplit('.', 1)[1]}.{model_class.__name__}"
@@ -380,11 +384,11 @@ def test_train_push_to_hub_end_to_end(workers, published, workdir):
     """train.py --push_to_hub on a Hub dataset: the card reports mean ± std over both seeds; a user without the
     package runs examples/load_from_hub.py and gets the predictions the package's own collator gives."""
     trained = published["trained"]
-    card = run(workers["user"], f"""
+    card = run(workers["user"], """
 from huggingface_hub import ModelCard
 card = ModelCard.load("org/misa-trained")
-result = {{"evals": [(e.metric_type, e.metric_value, e.dataset_type) for e in card.data.eval_results],
-          "datasets": card.data.datasets}}
+result = {"evals": [(e.metric_type, e.metric_value, e.dataset_type) for e in card.data.eval_results],
+          "datasets": card.data.datasets}
 """)
     assert card["datasets"] == [DATASET_REPO]
     assert {metric for metric, _, _ in card["evals"]} >= {"acc2_has0", "acc2_non0", "mae", "corr", "acc7"}
