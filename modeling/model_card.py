@@ -176,7 +176,7 @@ def write_model_card(
             *header,
             *rows,
             "",
-            "MMSA names: " + ", ".join(f"{k}={v:.4f}" for k, v in mmsa_keys(test).items()),
+            f"MMSA names (seed {seed}): " + ", ".join(f"{k}={v:.4f}" for k, v in mmsa_keys(test).items()),
             "",
             "## Usage",
             "",
