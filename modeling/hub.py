@@ -171,12 +171,16 @@ def load_hub_msa_dataset(repo_id: str, name: str | None = None, revision: str | 
     """``load_dataset(repo_id, name)`` plus the ``msa_metadata/<config>.json`` that ``push_dataset_to_hub``
     uploads beside the parquet shards; return ``(DatasetDict, metadata)`` like ``load_msa_dataset``."""
     from datasets import load_dataset
+    from datasets.exceptions import DatasetNotFoundError
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     from .features import read_metadata
 
-    dataset = load_dataset(repo_id, name, revision=revision)
+    try:
+        dataset = load_dataset(repo_id, name, revision=revision)
+    except (DatasetNotFoundError, ConnectionError) as err:  # also a mistyped local path lands here
+        raise FileNotFoundError(f"{repo_id!r} is not a local folder, and as a Hub dataset: {err}") from err
     config = name or next(iter(dataset.values())).info.config_name or "default"
     try:
         sidecar = hf_hub_download(repo_id, f"msa_metadata/{config}.json", repo_type="dataset", revision=revision)

@@ -372,8 +372,13 @@ def test_training_reads_a_hub_dataset_id(workers, published, local_datasets):
     loaded = run(workers["publisher"], f"""
 from modeling.training import DataArgs, load_data
 dataset, metadata = load_data(DataArgs(path={DATASET_REPO!r}, name="unaligned_50"))
-result = {{"metadata": metadata, "train": dataset["train"].to_dict()}}
+try:
+    load_data(DataArgs(path="data/mosi_typo"))
+except FileNotFoundError as err:
+    missing = str(err)
+result = {{"metadata": metadata, "train": dataset["train"].to_dict(), "missing": missing}}
 """)
+    assert "'data/mosi_typo' is not a local folder, and as a Hub dataset" in loaded["missing"]
     local, metadata = load_msa_dataset(str(local_datasets["unaligned_50"]))
     assert loaded["metadata"] == jsonable({**metadata, "hub_id": DATASET_REPO})
     assert loaded["metadata"]["padded_lengths"] == {"text": 8, "audio": 10, "vision": 12}
