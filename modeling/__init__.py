@@ -9,16 +9,22 @@ from transformers import AutoConfig, AutoModel
 
 from .configuration_dlf import DLFConfig
 from .configuration_dmd import DMDConfig
+from .configuration_fdmer import FDMERConfig
 from .configuration_misa import MISAConfig
+from .configuration_tridira import TriDiRAConfig
 from .modeling_dlf import DLFModel
 from .modeling_dmd import DMDModel
+from .modeling_fdmer import FDMERModel
 from .modeling_misa import MISAModel
+from .modeling_tridira import TriDiRAModel
 
 #: method name -> (config class, model class)
 METHODS = {
     "misa": (MISAConfig, MISAModel),
     "dlf": (DLFConfig, DLFModel),
     "dmd": (DMDConfig, DMDModel),
+    "fdmer": (FDMERConfig, FDMERModel),
+    "tridira": (TriDiRAConfig, TriDiRAModel),
 }
 
 for _config_class, _model_class in METHODS.values():
@@ -27,4 +33,7 @@ for _config_class, _model_class in METHODS.values():
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 
-__all__ = ["METHODS", "DLFConfig", "DLFModel", "DMDConfig", "DMDModel", "MISAConfig", "MISAModel"]
+__all__ = [
+    "METHODS", "DLFConfig", "DLFModel", "DMDConfig", "DMDModel", "FDMERConfig", "FDMERModel", "MISAConfig", "MISAModel",
+    "TriDiRAConfig", "TriDiRAModel",
+]

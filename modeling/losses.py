@@ -107,6 +107,66 @@ def angular_margin_loss(features: torch.Tensor, class_weight: torch.Tensor, labe
     return F.cross_entropy(logits, labels)
 
 
+def similarity_consistency(codes: torch.Tensor, normalise: str = "both") -> torch.Tensor:
+    """FDMER's consistency loss (Eq. 4–5) between the batch similarity matrices of ``M`` modalities.
+
+    ``codes`` ``(M, n, d)``: ``S_m = C_m · Ĉ_mᵀ`` (``n × n``) with ``Ĉ_m`` the row-L2-normalised codes.
+    ``normalise="both"`` also normalises the left factor (cosine similarity, as in AM-GCN, where the loss comes
+    from); ``"as_printed"`` keeps it raw as Eq. 4 is printed. Returns the mean over the ``M(M−1)/2`` modality
+    pairs of ``‖S_i − S_j‖²_F`` (Eq. 5's ``1/3 Σ`` for three modalities); 0 for fewer than two modalities.
+    """
+    if codes.dim() != 3:
+        raise ValueError(f"similarity_consistency needs codes of shape (M, n, d), got {tuple(codes.shape)}")
+    if normalise not in ("both", "as_printed"):
+        raise ValueError(f"unknown normalise {normalise!r}; expected 'both' or 'as_printed'")
+    num_modalities = codes.size(0)
+    if num_modalities < 2:
+        return codes.new_zeros(())
+    unit = F.normalize(codes, dim=-1)
+    similarity = (unit if normalise == "both" else codes) @ unit.transpose(-1, -2)
+    first, second = torch.triu_indices(num_modalities, num_modalities, offset=1, device=codes.device)
+    return (similarity[first] - similarity[second]).pow(2).sum((-1, -2)).mean()
+
+
+def pearson_correlation(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Signed Pearson correlation of two batches of scalars (flattened): ``Σ x̃ỹ / (‖x̃‖ ‖ỹ‖ + eps)``.
+
+    ``x̃``, ``ỹ`` are centred over the batch. ``eps`` keeps it finite (0, with a finite gradient) when either
+    side is constant; otherwise it is ``cov(x, y) / (σ_x σ_y)`` up to ``eps``.
+    """
+    x = x.reshape(-1)
+    y = y.reshape(-1).to(x.dtype)
+    if x.numel() != y.numel():
+        raise ValueError(f"pearson_correlation needs as many values on both sides, got {x.numel()} and {y.numel()}")
+    x, y = x - x.mean(), y - y.mean()
+    return (x * y).sum() / (torch.linalg.vector_norm(x) * torch.linalg.vector_norm(y) + eps)
+
+
+def label_agreement_loss(logits: torch.Tensor, labels: torch.Tensor, mode: str = "signed", eps: float = 1e-8
+                         ) -> torch.Tensor:
+    """TriDiRA's ``L_ucorr``: agreement with the label of a prediction made from the ineffective part ``u*`` only.
+
+    Regression (``logits`` ``(B, 1)``): ``"signed"`` is the Pearson correlation ``r(ỹ, y)`` as printed
+    (minimising it drives ``r`` towards −1, an *anti*-correlated prediction), ``"abs"`` ``|r|`` and
+    ``"squared"`` ``r²`` (both minimised at ``r = 0``: uncorrelated). Classification (``(B, C)``): ``"signed"``
+    is the printed ``(1/B) Σ yᵢ·log ỹᵢ`` (the negative cross-entropy; probabilities floored at ``eps`` so it
+    is bounded below); ``"abs"``/``"squared"`` are ``|δ|``/``δ²`` of ``δ = mean_i ỹᵢ[yᵢ] − 1/C``, the mean
+    true-class probability above chance.
+    """
+    if mode not in ("signed", "abs", "squared"):
+        raise ValueError(f"unknown mode {mode!r}; expected 'signed', 'abs' or 'squared'")
+    if logits.size(-1) == 1:
+        agreement = pearson_correlation(logits, labels, eps)
+    else:
+        probabilities = logits.softmax(-1).gather(1, labels.long().view(-1, 1)).squeeze(1)
+        if mode == "signed":
+            return probabilities.clamp_min(eps).log().mean()
+        agreement = probabilities.mean() - 1.0 / logits.size(-1)
+    if mode == "signed":
+        return agreement
+    return agreement.abs() if mode == "abs" else agreement.pow(2)
+
+
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     """Regression (``mse``/``l1`` on the single logit column) or classification (``ce``) loss."""
     if kind == "ce":

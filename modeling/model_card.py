@@ -41,6 +41,27 @@ PAPERS = {
         ),
         "code": "https://github.com/mdswyz/DMD",
     },
+    "fdmer": {
+        "title": "Disentangled Representation Learning for Multimodal Emotion Recognition",
+        "bibtex": (
+            "@inproceedings{yang2022fdmer,\n"
+            "  title={Disentangled Representation Learning for Multimodal Emotion Recognition},\n"
+            "  author={Yang, Dingkang and Huang, Shuai and Kuang, Haopeng and Du, Yangtao and Zhang, Lihua},\n"
+            "  booktitle={Proceedings of the 30th ACM International Conference on Multimedia},\n"
+            "  year={2022},\n  doi={10.1145/3503161.3547754}\n}"
+        ),
+        "code": "no official code",
+    },
+    "tridira": {
+        "title": "Triple Disentangled Representation Learning for Multimodal Affective Analysis",
+        "bibtex": (
+            "@article{zhou2025tridira,\n"
+            "  title={Triple Disentangled Representation Learning for Multimodal Affective Analysis},\n"
+            "  author={Zhou, Ying and Liang, Xuefeng and Chen, Han and Zhao, Yin and Chen, Xin and Yu, Lida},\n"
+            "  journal={Information Fusion},\n  volume={114},\n  pages={102663},\n  year={2025}\n}"
+        ),
+        "code": "no official code",
+    },
 }
 
 METRIC_NAMES = {

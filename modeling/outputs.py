@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers.utils import ModelOutput
@@ -20,6 +21,8 @@ class MSAModelOutput(ModelOutput):
         private: modality-specific representation per present modality.
         utterance: the encoded unimodal vector each part was projected from (the reconstruction target).
         fused: the vector the prediction head reads.
+        extra: method-specific outputs by name, e.g. TriDiRA's ineffective specific part per modality
+            (``extra["ineffective_specific"]["audio"]``) or FDMER's fusion weights ``(B, 4)``.
     """
 
     loss: torch.FloatTensor | None = None
@@ -29,3 +32,4 @@ class MSAModelOutput(ModelOutput):
     private: dict[str, torch.Tensor] | None = None
     utterance: dict[str, torch.Tensor] | None = None
     fused: torch.FloatTensor | None = None
+    extra: dict[str, Any] | None = None

@@ -33,6 +33,20 @@ multiples of 0.2 (MOSI scores are mostly averaged annotator votes on that grid; 
 * The vocabulary bins and projections come from ``structure_seed`` (fixed by default), the samples from
   ``seed``: different seeds are independent draws of the *same* task.
 
+Classification variants (``task``; the default ``"regression"`` is the MOSI-like set above, unchanged):
+
+* ``"binary"`` (UR-FUNNY-like humour detection): ``labels`` (int64) = 1 when the noisy label score (the
+  value rounded into the regression label) is positive: balanced classes, as UR-FUNNY's folds.
+* ``"emotion7"`` (MELD-like emotions, MELD's ids: neutral 0, surprise 1, fear 2, sadness 3, joy 4, disgust 5,
+  anger 6): a valence–arousal circumplex. Valence is the label score; arousal is a second unit-variance
+  mixture of the same factors, ``∝ −0.2·s − 0.5·p_text + 0.6·p_audio + 0.6·p_vision`` plus label noise from a
+  separate random stream (so labels, text and frames equal the regression set's), nearly uncorrelated with
+  valence and carried mostly by audio and vision. Neutral when ``valence² + arousal² < NEUTRAL_RADIUS²``;
+  otherwise the angle ``atan2(arousal, valence)`` picks a sector: surprise [5°, 87°), fear [87°, 105°),
+  anger [105°, 180°), disgust [180°, 198°), sadness [198°, 244°), joy [244°, 365°). The sector widths follow
+  MELD's training-set shares (neutral ≈ 47%, joy 17%, surprise 12%, anger 11%, sadness 7%, disgust and
+  fear 3% each), so the classes are imbalanced as in MELD. Nuisance factors never enter a label.
+
 Columns follow :mod:`modeling.features` plus float32 ``factor_shared``, ``factor_private_{text,audio,vision}``
 and ``factor_nuisance_{text,audio,vision}``.
 
@@ -70,6 +84,15 @@ from datasets import Dataset, DatasetDict, Value
 from .features import SPLITS, load_msa_dataset, msa_features, save_msa_dataset
 
 GENERATOR_VERSION = 1
+TASKS = ("regression", "binary", "emotion7")
+#: MELD's emotion ids (declare-lab/MELD), the classes of ``task="emotion7"``
+EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
+#: weights of the arousal mixture of ``task="emotion7"`` (normalised with the label noise, as the valence ones)
+AROUSAL_WEIGHTS = {"shared": -0.2, "text": -0.5, "audio": 0.6, "vision": 0.6}
+#: circumplex sectors of ``task="emotion7"``: (emotion, upper edge in degrees counter-clockwise from +valence);
+#: the first sector starts at the last one's edge − 360°
+EMOTION_SECTORS = (("surprise", 87), ("fear", 105), ("anger", 180), ("disgust", 198), ("sadness", 244), ("joy", 365))
+NEUTRAL_RADIUS = 1.13
 CLS_ID, SEP_ID = 101, 102
 WORD_ID_RANGE = (1996, 29612)
 FACTORS = (
@@ -151,6 +174,22 @@ def _frames(rng, lengths, latent, projection, frame_noise, drift) -> np.ndarray:
     return frames.astype(np.float32)
 
 
+def _class_labels(task: str, valence: np.ndarray, factors: np.ndarray, label_noise: float, seed: int) -> np.ndarray:
+    """Integer labels of a classification ``task`` from the unit-variance label score ``valence`` (see module doc)."""
+    if task == "binary":
+        return (valence > 0).astype(np.int64)
+    weights = np.array([AROUSAL_WEIGHTS[k] for k in ("shared", "text", "audio", "vision")] + [label_noise])
+    weights = weights / np.linalg.norm(weights)
+    noise = np.random.default_rng([seed, 2]).standard_normal(len(valence))
+    arousal = factors[:, :4] @ weights[:4] + weights[4] * noise
+    start = EMOTION_SECTORS[-1][1] - 360
+    angle = (np.degrees(np.arctan2(arousal, valence)) - start) % 360 + start
+    edges = np.array([edge for _, edge in EMOTION_SECTORS])
+    ids = np.array([EMOTIONS.index(name) for name, _ in EMOTION_SECTORS])
+    labels = ids[np.minimum(np.searchsorted(edges, angle, side="right"), len(ids) - 1)]
+    return np.where(valence**2 + arousal**2 < NEUTRAL_RADIUS**2, EMOTIONS.index("neutral"), labels).astype(np.int64)
+
+
 def _split_rows(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
     return np.split(flat, np.cumsum(lengths)[:-1])
 
@@ -173,12 +212,17 @@ def make_synthetic(
     frame_noise: float = 1.0,
     drift: float = 0.5,
     structure_seed: int = 1234,
+    task: str = "regression",
 ) -> tuple[DatasetDict, dict[str, Any]]:
     """Generate the synthetic set (train/validation/test with ``sizes`` rows); return it with its metadata.
 
     ``weights`` maps ``shared``/``text``/``audio``/``vision`` to label weights; they and ``label_noise``
     are rescaled so that the label score (noise included) has unit variance before ``LABEL_SCALE``.
+    ``task`` is ``"regression"`` (MOSI-like scores), ``"binary"`` (UR-FUNNY-like) or ``"emotion7"``
+    (MELD-like); the classification variants share everything but ``labels`` with the regression set.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     w = dict(DEFAULT_WEIGHTS if weights is None else weights)
     norm = np.sqrt(sum(v * v for v in w.values()) + label_noise**2)
     w = {k: float(v / norm) for k, v in w.items()}
@@ -191,6 +235,8 @@ def make_synthetic(
     score = w["shared"] * s + w["text"] * p_t + w["audio"] * p_a + w["vision"] * p_v
     score = score + w_noise * rng.standard_normal(n)
     labels = np.clip(np.rint(LABEL_SCALE * score * 5) / 5, -3, 3).astype(np.float32)
+    if task != "regression":
+        labels = _class_labels(task, score, f, w_noise, seed)
 
     layout = vocabulary_layout(structure_seed, n_bins, ids_per_bin)
     proj = _projections(structure_seed, audio_dim, vision_dim)
@@ -218,7 +264,9 @@ def make_synthetic(
     }
     columns.update({name: f[:, k].astype(np.float32) for k, name in enumerate(FACTORS)})
 
-    features = msa_features(audio_dim, vision_dim, extra={name: Value("float32") for name in FACTORS})
+    features = msa_features(
+        audio_dim, vision_dim, classification=task != "regression", extra={name: Value("float32") for name in FACTORS}
+    )
     bounds = np.cumsum([0, *sizes])
     splits = {}
     for split, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:]):
@@ -260,6 +308,10 @@ def make_synthetic(
             "sizes": [int(x) for x in sizes],
         },
     }
+    if task != "regression":
+        metadata["scale"] = "classification"
+        metadata["task"] = task
+        metadata["classes"] = ["no humour", "humour"] if task == "binary" else list(EMOTIONS)
     return DatasetDict(splits), metadata
 
 
@@ -267,11 +319,14 @@ def load_or_make_synthetic(cache_dir: str, **kwargs: Any) -> tuple[DatasetDict, 
     """Return :func:`make_synthetic` ``(**kwargs)``, cached under ``cache_dir`` in a folder keyed by the arguments.
 
     The key covers every argument after defaults are filled in (so ``seed=0`` and no seed share a folder)
-    and :data:`GENERATOR_VERSION`.
+    and :data:`GENERATOR_VERSION`; ``task`` only when it is not the default, so regression sets keep the
+    folders they had before the option existed.
     """
     bound = inspect.signature(make_synthetic).bind(**kwargs)
     bound.apply_defaults()
     key_args = {"version": GENERATOR_VERSION, **bound.arguments}
+    if key_args["task"] == "regression":
+        del key_args["task"]
     key = hashlib.sha256(json.dumps(key_args, sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = os.path.join(cache_dir, f"synthetic-{key}")
     if os.path.exists(os.path.join(folder, "dataset_dict.json")):
@@ -317,6 +372,8 @@ def ridge_baselines(dataset: DatasetDict, metadata: dict[str, Any], alpha: float
 
     Returns ``{name: {"mae", "corr", "acc2"}}``; ``acc2`` is the sign accuracy on non-zero test labels.
     """
+    if metadata.get("scale") == "classification":
+        raise ValueError("ridge_baselines needs the regression set (task='regression')")
     from sklearn.linear_model import Ridge
 
     bins = np.asarray(metadata["generator"]["bin_token_ids"])

@@ -17,6 +17,9 @@ TINY = {
                 conv_kernel_text=3, conv_kernel_audio=3, conv_kernel_vision=2, homo_gd_size=4, hetero_gd_size=6),
     "dlf": dict(text_length=12, audio_length=10, vision_length=8, hidden_size=8, num_heads=2, num_layers=1,
                 lfa_memory_layers=1, text_kernel_size=3, audio_kernel_size=3, vision_kernel_size=2),
+    "fdmer": dict(hidden_size=16, discriminator_size=8, transformer_size=8, transformer_heads=2, transformer_ffn_size=16,
+                  text_layers=1, audio_layers=1, vision_layers=1),
+    "tridira": dict(hidden_size=16, fusion_ffn_dim=32),
 }
 
 

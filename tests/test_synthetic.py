@@ -168,3 +168,85 @@ def test_cli_writes_loadable_folder(tmp_path):
     dataset, meta = load_msa_dataset(str(out))
     assert meta["aligned"] is False and meta["seed"] == 1
     assert [len(dataset[s]) for s in ("train", "validation", "test")] == [10, 4, 6]
+
+
+# ------------------------------------------------------------------- classification variants (``task``)
+
+
+def _fingerprint(dataset) -> str:
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for split in dataset.values():
+        for column in split.column_names:
+            digest.update(json.dumps(split[column][:], default=lambda x: np.asarray(x).tolist()).encode())
+    return digest.hexdigest()
+
+
+def test_default_task_is_unchanged_data_and_cache_folder(tmp_path):
+    # pinned before the task option existed: the same rows and the same cache folder
+    dataset, _ = make_synthetic(seed=3, sizes=(30, 10, 10), aligned=False)
+    assert _fingerprint(dataset) == "8b799902b5ef3a89cc21f8de2ce2c6dd98a5adcdccc8fc2ef30a24528b71a99d"
+    explicit, _ = make_synthetic(seed=3, sizes=(30, 10, 10), aligned=False, task="regression")
+    assert _fingerprint(explicit) == _fingerprint(dataset)
+    load_or_make_synthetic(str(tmp_path), task="regression")
+    assert [p.name for p in tmp_path.iterdir()] == ["synthetic-b8fa7e66da9cb560"]  # the default set's folder
+    load_or_make_synthetic(str(tmp_path))
+    load_or_make_synthetic(str(tmp_path), task="binary")
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.fixture(scope="module")
+def variants():
+    kwargs = dict(seed=2, sizes=(3000, 10, 10))
+    return {task: make_synthetic(task=task, **kwargs) for task in ("regression", "binary", "emotion7")}
+
+
+def test_classification_variants_share_everything_but_labels(variants):
+    regression = variants["regression"][0]["train"]
+    for task in ("binary", "emotion7"):
+        dataset, meta = variants[task]
+        split = dataset["train"]
+        assert split.features["labels"].dtype == "int64"
+        assert meta["scale"] == "classification" and meta["task"] == task
+        for column in ("input_ids", "audio_lengths", *FACTORS):
+            assert split[column][:] == regression[column][:]
+        np.testing.assert_array_equal(split.with_format("numpy")[:5]["audio"][0], regression.with_format("numpy")[:5]["audio"][0])
+    assert "task" not in variants["regression"][1]
+
+
+def test_binary_labels_are_balanced_and_follow_the_sentiment_sign(variants):
+    labels = np.asarray(variants["binary"][0]["train"]["labels"][:])
+    scores = np.asarray(variants["regression"][0]["train"]["labels"][:])
+    assert set(labels.tolist()) == {0, 1} and 0.47 < labels.mean() < 0.53
+    nonzero = scores != 0
+    assert (labels[nonzero] == (scores[nonzero] > 0)).all()
+    assert variants["binary"][1]["classes"] == ["no humour", "humour"]
+
+
+def test_emotion_labels_look_like_meld(variants):
+    dataset, meta = variants["emotion7"]
+    train = dataset["train"].with_format("numpy")[:]
+    labels = train["labels"]
+    assert meta["classes"] == ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+    shares = np.bincount(labels, minlength=7) / len(labels)
+    meld = np.array([4710, 1205, 268, 683, 1743, 271, 1109]) / 9989  # MELD train emotion counts
+    assert np.abs(shares - meld).max() < 0.03
+    scores = np.asarray(variants["regression"][0]["train"]["labels"][:])
+    assert scores[labels == 4].mean() > 0.5 and scores[labels == 3].mean() < -0.5  # joy vs sadness valence
+    for name in ("factor_nuisance_text", "factor_nuisance_audio", "factor_nuisance_vision"):
+        # nuisances never enter a label: every class mean within 4 standard errors of 0
+        z = [abs(train[name][labels == k].mean()) * np.sqrt((labels == k).sum()) for k in range(7)]
+        assert max(z) < 4
+    # arousal is carried mostly by the audio/vision private factors: high for surprise and fear, low for sadness
+    for name in ("factor_private_audio", "factor_private_vision"):
+        means = [train[name][labels == k].mean() for k in (1, 2, 3)]
+        assert means[0] > 0.5 and means[1] > 0.5 and means[2] < -0.5
+
+
+def test_task_errors(variants):
+    with pytest.raises(ValueError, match="unknown task"):
+        make_synthetic(sizes=(3, 1, 1), task="ternary")
+    with pytest.raises(ValueError, match="regression"):
+        ridge_baselines(*variants["binary"])
