@@ -97,7 +97,6 @@ def prepare_model_folder(path: str | os.PathLike, target: str | os.PathLike, rep
     from the training outputs when they are found (mean ± std over seeds), else the checkpoint's own
     ``README.md`` is kept.
     """
-    from transformers import PreTrainedModel
 
     import modeling
 
@@ -110,10 +109,9 @@ def prepare_model_folder(path: str | os.PathLike, target: str | os.PathLike, rep
             f"({', '.join(sorted(modeling.METHODS))})"
         )
     model_class = modeling.METHODS[model_type][1]
-    # the transformers loader itself (the package's override drops output_loading_info): it reports weights that
-    # do not fit the class, and raises on mismatched shapes
+    # the loading info reports weights that do not fit the class; mismatched shapes raise
     try:
-        model, info = PreTrainedModel.from_pretrained.__func__(model_class, checkpoint, output_loading_info=True)
+        model, info = model_class.from_pretrained(checkpoint, output_loading_info=True)
     except RuntimeError as err:
         raise ValueError(f"{checkpoint}: the weights do not match {model_class.__name__}: {err}") from err
     problems = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}

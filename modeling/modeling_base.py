@@ -81,9 +81,10 @@ class MSAPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """``PreTrainedModel.from_pretrained`` followed by re-applying the configured freezing."""
-        model = super().from_pretrained(*args, **kwargs)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, info) with output_loading_info
         model._apply_freezing()
-        return model
+        return loaded
 
     @classmethod
     def from_text_pretrained(
