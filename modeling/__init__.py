@@ -7,15 +7,19 @@ code so that saved checkpoints carry their modelling files (``auto_map``) and lo
 
 from transformers import AutoConfig, AutoModel
 
+from .configuration_derl import DERLConfig
 from .configuration_dlf import DLFConfig
 from .configuration_dmd import DMDConfig
 from .configuration_fdmer import FDMERConfig
 from .configuration_misa import MISAConfig
+from .configuration_tsda import TSDAConfig
 from .configuration_tridira import TriDiRAConfig
+from .modeling_derl import DERLModel
 from .modeling_dlf import DLFModel
 from .modeling_dmd import DMDModel
 from .modeling_fdmer import FDMERModel
 from .modeling_misa import MISAModel
+from .modeling_tsda import TSDAModel
 from .modeling_tridira import TriDiRAModel
 
 #: method name -> (config class, model class)
@@ -23,6 +27,8 @@ METHODS = {
     "misa": (MISAConfig, MISAModel),
     "dlf": (DLFConfig, DLFModel),
     "dmd": (DMDConfig, DMDModel),
+    "derl": (DERLConfig, DERLModel),
+    "tsda": (TSDAConfig, TSDAModel),
     "fdmer": (FDMERConfig, FDMERModel),
     "tridira": (TriDiRAConfig, TriDiRAModel),
 }
@@ -36,4 +42,5 @@ for _config_class, _model_class in METHODS.values():
 __all__ = [
     "METHODS", "DLFConfig", "DLFModel", "DMDConfig", "DMDModel", "FDMERConfig", "FDMERModel", "MISAConfig", "MISAModel",
     "TriDiRAConfig", "TriDiRAModel",
+    "DERLConfig", "DERLModel", "TSDAConfig", "TSDAModel",
 ]

@@ -271,3 +271,49 @@ def graph_distillation_losses(kernel, logits, reprs, repr_metric: str = "l1", re
         raise ValueError(f"unknown representation metric {repr_metric!r}; expected 'l1' or 'min_cosine'")
     losses["reg"] = reg_weight * (edges.mean(1) - prior).pow(2).sum()
     return losses
+
+
+def standardized_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+                     eps: float = 1e-6) -> torch.Tensor:
+    """MSE between ``prediction`` and the per-feature z-scored ``target`` over the entries where ``mask`` is set
+    (DERL's reconstruction error).
+
+    ``prediction``/``target`` ``(..., F)``, ``mask`` ``(...)``. Each of the ``F`` target features is centred and
+    divided by its standard deviation over the selected entries (statistics detached; ``eps`` guards constant
+    features), so the decoder predicts a unit-scale target whatever the feature scale of the modality or
+    dataset: 0 for a perfect reconstruction, 1 for predicting the feature means (zeros).
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"standardized_mse needs equal shapes, got {tuple(prediction.shape)} and {tuple(target.shape)}"
+        )
+    features = target.size(-1)
+    if mask is None:
+        mask = torch.ones(target.shape[:-1], dtype=torch.bool, device=target.device)
+    weight = mask.reshape(-1, 1).to(target.dtype)
+    target = target.reshape(-1, features)
+    count = weight.sum().clamp_min(1.0)
+    with torch.no_grad():
+        mean = (target * weight).sum(0) / count
+        std = (((target - mean) ** 2 * weight).sum(0) / count).sqrt()
+    standardized = (target - mean) / (std + eps)
+    error = (prediction.reshape(-1, features) - standardized).pow(2) * weight
+    return error.sum() / (count * features)
+
+
+def expert_balance_loss(gates: torch.Tensor) -> torch.Tensor:
+    """Load balance of a soft router over ``E`` experts: ``E · Σ_e ḡ_e² − 1``, ``ḡ`` the batch-mean gate.
+
+    ``gates`` ``(..., B, E)`` → ``(...)``. 0 when every expert gets the same mean weight, ``E − 1`` when one expert takes everything (the dense
+    counterpart of the Switch Transformer's ``E · Σ f_e P_e``).
+    """
+    mean_gate = gates.mean(-2)
+    return gates.size(-1) * mean_gate.pow(2).sum(-1) - 1
+
+
+def squared_cosine(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Mean squared cosine similarity of paired vectors ``(..., d)`` (TSDA's cosine decorrelation).
+
+    0 when each pair is orthogonal, 1 when parallel or anti-parallel; smooth at 0, unlike ``max(0, cos)``.
+    """
+    return F.cosine_similarity(x, y, dim=-1, eps=eps).pow(2).mean()

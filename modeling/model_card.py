@@ -41,6 +41,30 @@ PAPERS = {
         ),
         "code": "https://github.com/mdswyz/DMD",
     },
+    "derl": {
+        "title": "Mixture of Disentangled Experts with Missing Modalities for Robust Multimodal Sentiment Analysis "
+        "(DERL: Disentangled Expert Representation Learning)",
+        "bibtex": (
+            "@article{li2026derl,\n"
+            "  title={Mixture of Disentangled Experts with Missing Modalities for Robust Multimodal Sentiment Analysis},\n"
+            "  author={Li and Zhang and Miao and Cheng and Li and Han and Li},\n"
+            "  journal={arXiv preprint arXiv:2602.01833},\n  year={2026}\n}"
+        ),
+        "code": "no official code",
+    },
+    "tsda": {
+        "title": "Temporal-Spatial Decouple before Act: Disentangled Representation Learning for Multimodal "
+        "Sentiment Analysis",
+        "bibtex": (
+            "@inproceedings{meng2026tsda,\n"
+            "  title={Temporal-Spatial Decouple before Act: Disentangled Representation Learning for Multimodal "
+            "Sentiment Analysis},\n"
+            "  author={Meng, Chunlei and Zhou, Ziyang and He and Du and Ouyang and Gan},\n"
+            "  booktitle={IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},\n"
+            "  year={2026},\n  note={arXiv:2601.13659}\n}"
+        ),
+        "code": "no official code",
+    },
     "fdmer": {
         "title": "Disentangled Representation Learning for Multimodal Emotion Recognition",
         "bibtex": (

@@ -20,6 +20,8 @@ TINY = {
     "fdmer": dict(hidden_size=16, discriminator_size=8, transformer_size=8, transformer_heads=2, transformer_ffn_size=16,
                   text_layers=1, audio_layers=1, vision_layers=1),
     "tridira": dict(hidden_size=16, fusion_ffn_dim=32),
+    "derl": dict(hidden_size=8, num_shared_experts=2),
+    "tsda": dict(hidden_size=8, num_heads=2, temporal_tokens=3, spatial_tokens=2),
 }
 
 
@@ -57,3 +59,13 @@ print('REMOTE_OK')
 """
     result = run_without_package(script, tmp_path)
     assert "REMOTE_OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_from_pretrained_keeps_loading_info_and_freezing(tmp_path):
+    torch.manual_seed(0)
+    config = modeling.MISAConfig(text_config=tiny_text_config(), audio_dim=5, vision_dim=20, text_frozen_layers=1,
+                                 **TINY["misa"])
+    modeling.MISAModel(config).save_pretrained(tmp_path)
+    model, info = modeling.MISAModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert not any(p.requires_grad for p in model.text_encoder.encoder.layer[0].parameters())
