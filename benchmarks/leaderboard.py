@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {
         "seeds": seeds, "config_pattern": args.config_pattern, "overrides": args.override, "threads": args.threads,
         "dataset_label": ", ".join(datasets) or "no method trained", "wall_s": time.perf_counter() - start,
-        "command": "python benchmarks/leaderboard.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/leaderboard.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     from modeling.training import environment
 
