@@ -30,7 +30,8 @@ from modeling.analysis import probe_checkpoint, probe_markdown, write_probe_repo
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained (train.py: seed_N/best)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a folder written by save_pretrained (train.py: <output_dir>/seed_N/best)")
     parser.add_argument("--dataset", default="synthetic", help="'synthetic' or a converted dataset folder")
     parser.add_argument("--synthetic", type=json.loads, default=None, help="make_synthetic arguments (JSON)")
     parser.add_argument("--cache-dir", default="data_cache")

@@ -141,7 +141,9 @@ class FDMERConfig(MSAConfig):
         _check_choice("fusion", fusion, FUSIONS)
         _check_choice("task_loss", task_loss, ("mse", "l1"))
         if transformer_size % transformer_heads:
-            raise ValueError(f"transformer_size {transformer_size} is not divisible by transformer_heads {transformer_heads}")
+            raise ValueError(
+                f"transformer_size {transformer_size} is not divisible by transformer_heads {transformer_heads}"
+            )
         if min(text_layers, audio_layers, vision_layers) < 1:
             raise ValueError("every modality needs at least one transformer layer")
         self.hidden_size = hidden_size

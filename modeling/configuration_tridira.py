@@ -52,8 +52,8 @@ class TriDiRAConfig(MSAConfig):
             ``mean y·log ỹ``), ``"abs"`` or ``"squared"`` (minimised at no agreement).
         ucorr_training: ``"joint"`` (⚠ default, as printed: the u*-head and the encoders both minimise
             ``L_ucorr``) or ``"adversarial"`` (the u*-head learns to predict the label from a detached ``u*``,
-            term ``ucorr_head``, while ``L_ucorr`` reaches the encoders through the head with frozen weights;
-            pair it with ``"abs"``/``"squared"``).
+            term ``ucorr_head`` added with weight 1, while ``L_ucorr`` reaches the encoders through the head
+            with frozen weights; pair it with ``"abs"``/``"squared"``).
         ucorr_eps: epsilon of the Pearson denominator and the probability floor (1e-8).
         sim_weight / cmd_moments: ``L_sim``, CMD between the ``r*`` of each modality pair, averaged (K ⚠ 5).
         inter_weight / intra_weight / hsic_kernel: ``L_inter``, HSIC between the ``r∩u`` of each modality pair

@@ -38,8 +38,8 @@ def _sigmoid_code(hidden_size: int) -> nn.Sequential:
 
 class DualOutputAttention(nn.Module):
     """Splits a specific code ``u`` ``(B, d)`` into ``(r∩u, u*)`` with feature gates computed from ``u``:
-    ``(a ⊙ u, (1 − a) ⊙ u)`` with ``a = σ(W u + b)`` (``"complementary"``) or ``(a₁ ⊙ u, a₂ ⊙ u)`` with two
-    gates (``"independent"``)."""
+    ``(a ⊙ u, (1 − a) ⊙ u)`` with ``a = σ(W u + b)`` (``"complementary"``) or ``(a₁ ⊙ u, a₂ ⊙ u)`` with
+    two gates (``"independent"``)."""
 
     def __init__(self, hidden_size: int, mode: str):
         super().__init__()
@@ -80,7 +80,8 @@ class TriDiRAModel(MSAPreTrainedModel):
                 "vision": StackedBiLSTMEncoder(config.vision_dim, config.lstm_hidden_size),
             }
         )
-        widths = {"text": config.text_config.hidden_size, **{m: e.output_size for m, e in self.sequence_encoders.items()}}
+        widths = {m: encoder.output_size for m, encoder in self.sequence_encoders.items()}
+        widths["text"] = config.text_config.hidden_size
         self.projections = nn.ModuleDict({m: _projection(widths[m], d) for m in MODALITIES})
         self.shared_encoder = _sigmoid_code(d)
         self.specific_encoders = nn.ModuleDict({m: _sigmoid_code(d) for m in MODALITIES})
@@ -211,7 +212,11 @@ class TriDiRAModel(MSAPreTrainedModel):
         sources = (specific,) if config.discriminator_input == "specific" else (effective, ineffective)
         codes = torch.cat([source[m] for source in sources for m in present])
         targets = torch.cat(
-            [torch.full((source[m].size(0),), MODALITY_LABELS[m], device=logits.device) for source in sources for m in present]
+            [
+                torch.full((source[m].size(0),), MODALITY_LABELS[m], device=logits.device)
+                for source in sources
+                for m in present
+            ]
         )
         terms["modality"] = nn.functional.cross_entropy(self.discriminator(codes), targets) * len(present)
 
@@ -230,9 +235,8 @@ class TriDiRAModel(MSAPreTrainedModel):
             terms["inter"] = hsic(first, second, config.hsic_kernel).mean()
         else:
             terms["inter"] = zero
-        terms["intra"] = hsic(
-            torch.stack([shared[m] for m in present]), torch.stack([ineffective[m] for m in present]), config.hsic_kernel
-        ).mean()
+        invariant = torch.stack([shared[m] for m in present])
+        terms["intra"] = hsic(invariant, torch.stack([ineffective[m] for m in present]), config.hsic_kernel).mean()
         terms["recon"] = sum(
             nn.functional.mse_loss(
                 self.reconstructors[m](torch.cat([shared[m], effective[m], ineffective[m]], -1)), utterance[m]
