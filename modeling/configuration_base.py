@@ -66,6 +66,13 @@ class MSAConfig(PretrainedConfig):
             kwargs["num_labels"] = 1
         super().__init__(**kwargs)
 
+    def to_diff_dict(self) -> dict[str, Any]:
+        """Always write ``num_labels``: 2 equals ``PretrainedConfig``'s default and would otherwise be left out,
+        so a binary (UR-FUNNY) checkpoint would reload as a 1-output regression model."""
+        out = super().to_diff_dict()
+        out["num_labels"] = self.num_labels
+        return out
+
     @property
     def is_regression(self) -> bool:
         return self.num_labels == 1

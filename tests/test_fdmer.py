@@ -352,8 +352,6 @@ def test_trains_on_the_synthetic_binary_variant(tmp_path):
     assert math.isfinite(result["test"]["loss"]) and result["parameters"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="MSAConfig bug: num_labels=2 equals PretrainedConfig's default, so it is "
-                   "not serialised and the config reloads with num_labels=1 (fix belongs in configuration_base.py)")
 def test_two_class_checkpoint_reloads_with_two_labels(tmp_path):
     FDMERModel(tiny_config(num_labels=2)).save_pretrained(tmp_path)
     assert FDMERConfig.from_pretrained(tmp_path).num_labels == 2
