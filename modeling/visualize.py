@@ -289,7 +289,7 @@ def embedding_figure(spaces: dict[str, dict[str, np.ndarray]], path: Path, title
         panel = panels[names.index(space)]
         panel.scatter(xy[:, 0], xy[:, 1], s=7, alpha=0.6, marker=marker, color=colour, label=modality)
     overview.set_title("all spaces (marker = space)")
-    overview.legend(fontsize=7, markerscale=2, loc="best")
+    overview.legend(fontsize=7, markerscale=2, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(names))
     for panel, space in zip(panels, names):
         panel.set_title(f"{space}")
         panel.legend(fontsize=8, markerscale=2, loc="best")
@@ -300,7 +300,7 @@ def embedding_figure(spaces: dict[str, dict[str, np.ndarray]], path: Path, title
         if shared_axes:
             axis.set_xlim(overview.get_xlim())
             axis.set_ylim(overview.get_ylim())
-    fig.suptitle(f"{title} — {method.upper()} of {len(keep)} utterances per space and modality")
+    fig.suptitle(f"{title} — {'UMAP' if method == 'umap' else 't-SNE'} of {len(keep)} utterances per space and modality")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -328,8 +328,9 @@ def weights_figure(weights: dict[str, Any], path: Path, title: str) -> list[str]
             panels.append((name, bars))
     if not panels:
         return []
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.5, 0.7 * max(len(b) for _, b in panels) + 2) * len(panels), 4),
-                             squeeze=False)
+    widths = [max(3.0, 0.4 * len(bars) + 1.2) for _, bars in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths), 3.8), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
     for axis, (name, bars) in zip(axes[0], panels):
         labels = list(bars)
         means = [float(np.mean(bars[k])) for k in labels]
