@@ -1,6 +1,7 @@
 """Write the synthetic MOSI-shaped dataset (see :mod:`modeling.synthetic`) to a folder.
 
-Usage: ``python datasets_scripts/make_synthetic.py --output DIR [--seed 0] [--unaligned] [--sizes 1284 229 686]``;
+Usage: ``python datasets_scripts/make_synthetic.py --output DIR [--seed 0] [--unaligned] [--sizes 1284 229 686]
+[--task regression|binary|emotion7]``;
 read it back with ``modeling.features.load_msa_dataset(DIR)`` or ``datasets.load_from_disk(DIR)``.
 """
 
@@ -23,6 +24,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs=3, default=[1284, 229, 686], metavar=("TRAIN", "VALID", "TEST"))
     parser.add_argument("--audio-dim", type=int, default=5)
     parser.add_argument("--vision-dim", type=int, default=20)
+    parser.add_argument("--task", default="regression", choices=["regression", "binary", "emotion7"],
+                        help="MOSI-like scores, UR-FUNNY-like binary or MELD-like 7-class labels")
     parser.add_argument("--baselines", action="store_true", help="also print the ridge baselines")
     args = parser.parse_args(argv)
 
@@ -32,6 +35,7 @@ def main(argv=None):
         sizes=tuple(args.sizes),
         audio_dim=args.audio_dim,
         vision_dim=args.vision_dim,
+        task=args.task,
     )
     save_msa_dataset(dataset, args.output, metadata)
     print(f"wrote {args.output}: " + ", ".join(f"{k} {len(v)}" for k, v in dataset.items()))
