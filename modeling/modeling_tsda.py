@@ -200,7 +200,8 @@ class TSDAModel(MSAPreTrainedModel):
         return sequences
 
     def _align(self, temporal, temporal_valid, spatial):
-        """FCCA over the present modalities' tokens; returns the aligned tokens, their validity, the mask and
+        """FCCA over the present modalities' tokens (temporal ones first); returns the aligned tokens ``(B, N, d)``,
+        their validity ``(B, N)``, each token's factor index ``(N,)``, the ``(N, N)`` allowed-attention mask and
         the token names."""
         present = list(temporal)
         parts, valid, factor, names = [], [], [], []
@@ -208,8 +209,7 @@ class TSDAModel(MSAPreTrainedModel):
             for m in present:
                 x = tokens[m] + self.modality_embeddings.weight[MODALITIES.index(m)]
                 parts.append(x)
-                valid.append(temporal_valid[m] if f == "temporal" else torch.ones(x.shape[:2], dtype=torch.bool,
-                                                                                   device=x.device))
+                valid.append(temporal_valid[m] if f == "temporal" else x.new_ones(x.shape[:2], dtype=torch.bool))
                 factor += [FACTORS.index(f)] * x.size(1)
                 names += [f"{f}:{m}"] * x.size(1)
         x, valid = torch.cat(parts, 1), torch.cat(valid, 1)
