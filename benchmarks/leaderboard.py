@@ -123,15 +123,16 @@ def metric_keys(rows: list[dict]) -> list[str]:
 
 
 def markdown(rows: list[dict], settings: dict) -> str:
+    """The leaderboard table with what was run and how the columns were measured."""
     keys = metric_keys(rows)
+    overrides = f" with `{' '.join(settings['overrides'])}`" if settings["overrides"] else ""
     lines = [
         f"# Leaderboard: {settings['dataset_label']}",
         "",
         f"Test split, mean ± std (sample std) over {len(settings['seeds'])} seeds {settings['seeds']}; configs "
-        f"`{settings['config_pattern']}`" + (f" with `{' '.join(settings['overrides'])}`" if settings["overrides"] else "")
-        + f"; {settings['threads']} torch thread(s). Parameters: trainable / total. Training s/seed is the "
-        "training loop of one seed (validation included); inference samples/s is an eval-mode pass over the test "
-        "split with the best seed's checkpoint.",
+        f"`{settings['config_pattern']}`{overrides}; {settings['threads']} torch thread(s). Parameters: trainable "
+        "/ total. Training s/seed is the training loop of one seed (validation included); inference samples/s is "
+        "an eval-mode pass over the test split with the best seed's checkpoint.",
         "",
         "| method | " + " | ".join(keys) + " | parameters | training s/seed | train samples/s | "
         "inference samples/s | epochs | status |",
@@ -139,16 +140,16 @@ def markdown(rows: list[dict], settings: dict) -> str:
     ]
     for row in rows:
         if row["status"] != "ok":
-            lines.append(f"| {row['method']} | " + " | ".join("—" for _ in keys) + f" | — | — | — | — | — | {row['status']} |")
+            dashes = " | ".join("—" for _ in range(len(keys) + 5))
+            lines.append(f"| {row['method']} | {dashes} | {row['status']} |")
             continue
         cells = [f"{row['metrics'][k]['mean']:.4f} ± {row['metrics'][k]['std']:.4f}" if k in row["metrics"] else "—"
                  for k in keys]
         time_s = row["train_time_s"]
-        lines.append(
-            f"| {row['method']} | " + " | ".join(cells)
-            + f" | {row['trainable_parameters']:,} / {row['parameters']:,} | {time_s['mean']:.1f} ± {time_s['std']:.1f}"
-            f" | {row['train_samples_per_s']:.0f} | {row['inference_samples_per_s']:.0f} | {row['epochs_run']:.1f} | ok |"
-        )
+        cells += [f"{row['trainable_parameters']:,} / {row['parameters']:,}",
+                  f"{time_s['mean']:.1f} ± {time_s['std']:.1f}", f"{row['train_samples_per_s']:.0f}",
+                  f"{row['inference_samples_per_s']:.0f}", f"{row['epochs_run']:.1f}"]
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + " | ok |")
     lines += ["", f"Total wall time {settings['wall_s'] / 60:.1f} min; command: `{settings['command']}`"]
     return "\n".join(lines) + "\n"
 

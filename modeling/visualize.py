@@ -285,7 +285,8 @@ def embedding_figure(spaces: dict[str, dict[str, np.ndarray]], path: Path, title
     for (space, modality), xy in points.items():
         marker = SPACE_MARKERS[names.index(space) % len(SPACE_MARKERS)]
         colour = MODALITY_COLOURS.get(modality, "tab:gray")
-        overview.scatter(xy[:, 0], xy[:, 1], s=7, alpha=0.55, marker=marker, color=colour, label=f"{space} · {modality}")
+        overview.scatter(xy[:, 0], xy[:, 1], s=7, alpha=0.55, marker=marker, color=colour,
+                         label=f"{space} · {modality}")
         panel = panels[names.index(space)]
         panel.scatter(xy[:, 0], xy[:, 1], s=7, alpha=0.6, marker=marker, color=colour, label=modality)
     overview.set_title("all spaces (marker = space)")
@@ -300,7 +301,8 @@ def embedding_figure(spaces: dict[str, dict[str, np.ndarray]], path: Path, title
         if shared_axes:
             axis.set_xlim(overview.get_xlim())
             axis.set_ylim(overview.get_ylim())
-    fig.suptitle(f"{title} — {'UMAP' if method == 'umap' else 't-SNE'} of {len(keep)} utterances per space and modality")
+    name = "UMAP" if method == "umap" else "t-SNE"
+    fig.suptitle(f"{title} — {name} of {len(keep)} utterances per space and modality")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -493,7 +495,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default="figures")
     parser.add_argument("--log", help="per-epoch log (default: log.jsonl beside the checkpoint)")
     parser.add_argument("--embedding", choices=("tsne", "umap"), default="tsne")
-    parser.add_argument("--max-samples", type=int, default=300, help="utterances per space and modality in the embedding")
+    parser.add_argument("--max-samples", type=int, default=300,
+                        help="utterances per space and modality in the embedding")
     parser.add_argument("--prefix", help="file name prefix (default '<method>_')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-probes", action="store_true", help="skip the linear-probe R² matrix")
