@@ -154,8 +154,8 @@ def resolve_data(args, train_runs) -> DataArgs:
     return DataArgs(**{**data, "max_train_samples": None, "max_eval_samples": None})
 
 
-def clean_batches(args, data: DataArgs) -> tuple[list[dict], str, dict]:
-    """The evaluation split collated once (with an ``index`` column), the task and the dataset metadata."""
+def clean_batches(args, data: DataArgs) -> tuple[list[dict], str]:
+    """The evaluation split collated once (with an ``index`` column) and the task."""
     dataset, metadata = load_data(data)
     if args.split not in dataset:
         raise SystemExit(f"split {args.split!r} not in the dataset ({sorted(dataset)})")
@@ -166,7 +166,7 @@ def clean_batches(args, data: DataArgs) -> tuple[list[dict], str, dict]:
     task = infer_task(dataset, metadata, args.task)
     collator = MSACollator(max_text_length=args.max_text_length)
     loader = build_dataloaders({"eval": split}, args.batch_size, collator=collator)["eval"]
-    return list(loader), task, metadata
+    return list(loader), task
 
 
 def feature_stds(batches: list[dict]) -> dict[str, torch.Tensor]:
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
     trained, runs = train_checkpoints(args) if args.train_configs else ([], [])
     paths = trained + list(args.checkpoints)
     data = resolve_data(args, runs)
-    batches, task, metadata = clean_batches(args, data)
+    batches, task = clean_batches(args, data)
     models = load_models(paths, args.names)
     conds = conditions(args.rates, args.noise_levels, args.inter_modes)
     rows = evaluate_all({n: m for n, (m, _) in models.items()}, batches, task, conds, args.seed)
