@@ -191,6 +191,12 @@ class MulTEncoder(nn.Module):
         return self.layer_norm(x)
 
 
+    def last_step(self, x: torch.Tensor, skip_unused: bool = True) -> torch.Tensor:
+        """The last time step ``(B, d)`` of self-attention over ``x``; ``skip_unused`` computes it with
+        ``last_only`` (same value), otherwise the full output is computed and indexed, as MulT code does."""
+        return self(x, last_only=True) if skip_unused else self(x)[-1]
+
+
 class ResidualHead(nn.Module):
     """DMD/DLF residual MLP head: ``h' = proj2(dropout(relu(proj1(h)))) + h``; returns ``(out(h'), h')``."""
 

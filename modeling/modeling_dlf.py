@@ -48,18 +48,13 @@ class LanguageFocusedAttractor(nn.Module):
         """``last_only``: compute the memories' last layer at the last step only (same values, less work)."""
         out = {}
         if "text" in paths:
-            out["text"] = _last_step(self.text_memory, query, last_only)
+            out["text"] = self.text_memory.last_step(query, last_only)
         for name in ("audio", "vision"):
             if name in paths:
                 source = specific[name]
                 attracted = getattr(self, f"{name}_cross")(query, source, source)
-                out[name] = _last_step(getattr(self, f"{name}_memory"), attracted, last_only)
+                out[name] = getattr(self, f"{name}_memory").last_step(attracted, last_only)
         return out
-
-
-def _last_step(transformer: MulTEncoder, sequence: torch.Tensor, last_only: bool) -> torch.Tensor:
-    """The last time step of a self-attention transformer's output (the only one DLF reads)."""
-    return transformer(sequence, last_only=True) if last_only else transformer(sequence)[-1]
 
 
 def _transformer(config: DLFConfig, attn_dropout: float, layers: int) -> MulTEncoder:
@@ -161,7 +156,7 @@ class DLFModel(MSAPreTrainedModel):
         shared_seq = self._shared_sequences(projected, batch)
         skip = config.skip_unused_computation
         zeros = reference.new_zeros(batch, config.hidden_size)
-        shared = {m: _last_step(self.shared_attentions[m], c, skip) for m, c in shared_seq.items()}
+        shared = {m: self.shared_attentions[m].last_step(c, skip) for m, c in shared_seq.items()}
         shared_concat = torch.cat([shared.get(m, zeros) for m in ORDER], -1)
         with_losses = labels is not None or not skip
         if with_losses:

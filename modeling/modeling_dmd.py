@@ -198,7 +198,7 @@ class DMDModel(MSAPreTrainedModel):
                 f["recon"][m] = recon = self.decoders[m](torch.cat([s, c], dim=1))
                 f["s_cycle"][m] = self.private_encoders[m](recon)  # s_m_r
                 f["homo_logits"][m], f["homo_repr"][m] = self.homo_heads[m](c.transpose(1, 2).reshape(batch, -1))
-            f["c_att"][m] = self._last_step(self.self_attentions[m], f["c"][m])
+            f["c_att"][m] = self.self_attentions[m].last_step(f["c"][m], skip)
 
         f["c_fusion"] = c_fusion = torch.cat([f["c_att"][m] for m in ORDER], dim=1)
         if losses:
@@ -206,7 +206,7 @@ class DMDModel(MSAPreTrainedModel):
         s = f["s"]
         for target in ORDER:
             crossed = [self.cross_attentions[f"{target}_{src}"](s[target], s[src]) for src in CROSS_SOURCES[target]]
-            f["last_h"][target] = last = self._last_step(self.memories[target], torch.cat(crossed, dim=2))
+            f["last_h"][target] = last = self.memories[target].last_step(torch.cat(crossed, dim=2), skip)
             if losses:
                 f["hetero_logits"][target], f["hetero_repr"][target] = self.hetero_heads[target](last)
 
@@ -214,12 +214,6 @@ class DMDModel(MSAPreTrainedModel):
         f["fused"] = torch.cat(projected + [torch.sigmoid(self.fusion_weights["common"](c_fusion))], dim=1)
         f["logits"], _ = self.fusion_head(f["fused"])
         return f
-
-    def _last_step(self, transformer: MulTEncoder, sequence: torch.Tensor) -> torch.Tensor:
-        """The last time step of a self-attention transformer's output, the only one DMD reads."""
-        if self.config.skip_unused_computation:
-            return transformer(sequence, last_only=True)
-        return transformer(sequence)[-1]
 
     def forward(
         self,
