@@ -106,6 +106,21 @@ class MSAPreTrainedModel(PreTrainedModel):
             return BertModel(self.config.text_config, add_pooling_layer=False)
         return text_encoder
 
+    def _encode_text(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None,
+        token_type_ids: torch.LongTensor | None,
+    ) -> tuple[torch.Tensor, torch.LongTensor]:
+        """BERT's last hidden states ``(B, T, H)`` on the batch as given, and the attention mask used (all
+        ones when none is passed)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.text_encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        return hidden, attention_mask
+
     def _text_sequence(
         self,
         input_ids: torch.LongTensor,

@@ -126,11 +126,7 @@ class TriDiRAModel(MSAPreTrainedModel):
         batch = self._batch_size(input_ids=input_ids, audio=audio, vision=vision)
         encoded: dict[str, torch.Tensor] = {}
         if input_ids is not None:
-            if attention_mask is None:
-                attention_mask = torch.ones_like(input_ids)
-            hidden = self.text_encoder(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+            hidden, attention_mask = self._encode_text(input_ids, attention_mask, token_type_ids)
             encoded["text"] = masked_mean(hidden, attention_mask)
         for name, features, lengths in (("audio", audio, audio_lengths), ("vision", vision, vision_lengths)):
             if features is not None:

@@ -180,11 +180,7 @@ class TSDAModel(MSAPreTrainedModel):
         """Projected ``(B, T, d)`` sequence and ``(B, T)`` real-position mask of every present modality."""
         out = {}
         if input_ids is not None:
-            if attention_mask is None:
-                attention_mask = torch.ones_like(input_ids)
-            hidden = self.text_encoder(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+            hidden, attention_mask = self._encode_text(input_ids, attention_mask, token_type_ids)
             out["text"] = (hidden, attention_mask.bool())
         for name, x, lengths in (("audio", audio, audio_lengths), ("vision", vision, vision_lengths)):
             if x is not None:
