@@ -80,6 +80,19 @@ except ImportError:
 """ % str(REPO_ROOT)
 
 
+def extra_padded(batch: dict) -> dict:
+    """``batch`` with 4 more text, 5 more audio and 3 more vision steps of padding beyond every true length
+    (random frames, [PAD] ids): a model that respects the lengths must predict the same."""
+    padded = dict(batch)
+    size = batch["input_ids"].size(0)
+    padded["audio"] = torch.cat([batch["audio"], torch.randn(size, 5, batch["audio"].size(2))], 1)
+    padded["vision"] = torch.cat([batch["vision"], torch.randn(size, 3, batch["vision"].size(2))], 1)
+    padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(size, 4, dtype=torch.long)], 1)
+    padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(size, 4, dtype=torch.long)], 1)
+    padded["token_type_ids"] = torch.zeros_like(padded["input_ids"])
+    return padded
+
+
 def run_without_package(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """Run ``script`` in a fresh interpreter where this package cannot be imported (a user without it)."""
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")

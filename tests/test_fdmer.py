@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import yaml
 from transformers import AutoModel
 
-from conftest import REPO_ROOT, random_batch, tiny_text_config
+from conftest import REPO_ROOT, extra_padded, random_batch, tiny_text_config
 from modeling import FDMERConfig, FDMERModel
 from modeling.configuration_fdmer import PAPER_TRAINING
 from modeling.losses import angular_margin_loss, similarity_consistency
@@ -232,12 +232,7 @@ def test_padding_does_not_change_predictions():
     torch.manual_seed(8)
     model = FDMERModel(tiny_config()).eval()
     batch = random_batch()
-    padded = dict(batch)
-    padded["audio"] = torch.cat([batch["audio"], torch.randn(4, 5, 5)], 1)
-    padded["vision"] = torch.cat([batch["vision"], torch.randn(4, 3, 20)], 1)
-    padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["token_type_ids"] = torch.zeros_like(padded["input_ids"])
+    padded = extra_padded(batch)
     with torch.no_grad():
         assert torch.allclose(model(**batch).logits, model(**padded).logits, atol=1e-5)
     last = FDMERModel(tiny_config(pooling="last", positional_encoding="none")).eval()

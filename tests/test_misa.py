@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, BertModel
 
 from modeling import MISAConfig, MISAModel
 from modeling.losses import cmd, difference_loss
-from conftest import random_batch, tiny_text_config
+from conftest import extra_padded, random_batch, tiny_text_config
 
 
 def tiny_config(**overrides) -> MISAConfig:
@@ -107,12 +107,7 @@ def test_padding_does_not_change_predictions():
     torch.manual_seed(0)
     model = MISAModel(tiny_config()).eval()
     batch = random_batch()
-    padded = dict(batch)
-    padded["audio"] = torch.cat([batch["audio"], torch.randn(4, 5, 5)], 1)
-    padded["vision"] = torch.cat([batch["vision"], torch.randn(4, 3, 20)], 1)
-    padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["token_type_ids"] = torch.zeros_like(padded["input_ids"])
+    padded = extra_padded(batch)
     with torch.no_grad():
         assert torch.allclose(model(**batch).logits, model(**padded).logits, atol=1e-5)
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import yaml
 from transformers import AutoModel
 
-from conftest import REPO_ROOT, random_batch, tiny_text_config
+from conftest import REPO_ROOT, extra_padded, random_batch, tiny_text_config
 from modeling import TriDiRAConfig, TriDiRAModel
 from modeling.losses import cmd, hsic, label_agreement_loss, pearson_correlation
 
@@ -203,12 +203,7 @@ def test_padding_does_not_change_predictions():
     torch.manual_seed(7)
     model = TriDiRAModel(tiny_config()).eval()
     batch = random_batch()
-    padded = dict(batch)
-    padded["audio"] = torch.cat([batch["audio"], torch.randn(4, 5, 5)], 1)
-    padded["vision"] = torch.cat([batch["vision"], torch.randn(4, 3, 20)], 1)
-    padded["input_ids"] = torch.cat([batch["input_ids"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(4, 4, dtype=torch.long)], 1)
-    padded["token_type_ids"] = torch.zeros_like(padded["input_ids"])
+    padded = extra_padded(batch)
     with torch.no_grad():
         a, b = model(**batch), model(**padded)
     assert torch.allclose(a.logits, b.logits, atol=1e-5)
