@@ -7,7 +7,8 @@ aligned MOSI shapes (audio 5-d, vision 20-d):
   the ``official`` preset, as the official code; ``train.py``'s default fused Adam for the default preset);
 * forward-only: eval-mode ``torch.no_grad`` forward on a batch of 64 (inference);
 
-each the median over ``--steps`` timed steps after ``--warmup`` untimed ones. Batches are collated from the
+each the median over ``--steps`` timed steps after ``--warmup`` untimed ones. The measurements of a method are
+interleaved step by step (all its models stay in memory), so a change in machine load hits them alike. Batches are collated from the
 synthetic set, whose token lengths follow real MOSI (mean 15.5 of 50 positions). Three measurements per
 method: the ``official`` preset on ``padded-50`` batches (every sequence padded to 50, as the official code
 does), and the default preset on ``padded-50`` and on ``mosi-lengths-grouped`` batches (each batch padded
@@ -118,16 +119,6 @@ def batches(dataset, batch_size: int, count: int, padded: bool, length_grouped: 
     return list(itertools.islice(full, count))
 
 
-def median_seconds(step, inputs: list[dict], warmup: int) -> float:
-    times = []
-    for i, batch in enumerate(inputs):
-        start = time.perf_counter()
-        step(batch)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def build_config(config_class, preset: str, text_config: BertConfig):
     shapes = dict(text_config=text_config, audio_dim=5, vision_dim=20)
     if preset == "default":
@@ -135,37 +126,58 @@ def build_config(config_class, preset: str, text_config: BertConfig):
     return config_class.from_preset(preset, "mosi", **shapes)
 
 
-def measure(model, train_batches: list[dict], infer_batches: list[dict], warmup: int, reference: dict | None,
-            fused: bool) -> dict:
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=1e-4, fused=fused or None)
+class Runner:
+    """One (model, optimizer, batches) combination; each call times one train step or one inference batch."""
 
-    def train_step(batch):
-        optimizer.zero_grad()
-        model(**model_inputs(batch)).loss.backward()
-        torch.nn.utils.clip_grad_value_(params, 1.0)
-        optimizer.step()
+    def __init__(self, model, train_batches: list[dict], infer_batches: list[dict], fused: bool):
+        self.model = model
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self.params, lr=1e-4, fused=fused or None)
+        self.train_batches, self.infer_batches = train_batches, infer_batches
+        self.train_s: list[float] = []
+        self.forward_s: list[float] = []
+
+    def train_step(self, index: int) -> None:
+        self.model.train()
+        start = time.perf_counter()
+        self.optimizer.zero_grad()
+        self.model(**model_inputs(self.train_batches[index])).loss.backward()
+        torch.nn.utils.clip_grad_value_(self.params, 1.0)
+        self.optimizer.step()
+        self.train_s.append(time.perf_counter() - start)
 
     @torch.no_grad()
-    def forward(batch):
-        model(**{k: v for k, v in model_inputs(batch).items() if k != "labels"})
+    def forward(self, index: int) -> None:
+        self.model.eval()
+        inputs = {k: v for k, v in model_inputs(self.infer_batches[index]).items() if k != "labels"}
+        start = time.perf_counter()
+        self.model(**inputs)
+        self.forward_s.append(time.perf_counter() - start)
 
-    model.train()
-    train_s = median_seconds(train_step, train_batches, warmup)
-    model.eval()
-    forward_s = median_seconds(forward, infer_batches, warmup)
-    mask = torch.cat([b["attention_mask"].flatten() for b in train_batches])
-    row = {
-        "text_padding": 1 - mask.float().mean().item(),
-        "train_step_s": train_s,
-        "train_samples_per_s": TRAIN_BATCH / train_s,
-        "forward_only_s": forward_s,
-        "inference_samples_per_s": INFER_BATCH / forward_s,
-    }
-    if reference:
-        row["train_ratio"] = reference["train_step_s"] / train_s
-        row["inference_ratio"] = row["inference_samples_per_s"] / reference["inference_samples_per_s"]
-    return row
+    def row(self, warmup: int, reference: dict | None) -> dict:
+        train_s, forward_s = statistics.median(self.train_s[warmup:]), statistics.median(self.forward_s[warmup:])
+        mask = torch.cat([b["attention_mask"].flatten() for b in self.train_batches])
+        row = {
+            "text_padding": 1 - mask.float().mean().item(),
+            "train_step_s": train_s,
+            "train_samples_per_s": TRAIN_BATCH / train_s,
+            "forward_only_s": forward_s,
+            "inference_samples_per_s": INFER_BATCH / forward_s,
+        }
+        if reference:
+            row["train_ratio"] = reference["train_step_s"] / train_s
+            row["inference_ratio"] = row["inference_samples_per_s"] / reference["inference_samples_per_s"]
+        return row
+
+
+def interleave(runners: list[Runner], count: int) -> None:
+    """Step ``i`` of every runner before step ``i + 1`` of any: load drifts on a shared machine then hit all
+    runners alike, so the ratios between them are steadier than those of back-to-back measurements."""
+    for index in range(count):
+        for runner in runners:
+            runner.train_step(index)
+        for runner in runners:
+            runner.forward(index)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -197,16 +209,18 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for method in args.methods:
         config_class, model_class = METHODS[method]
-        own_official = None
-        for preset, layout in PLAN:
-            if preset not in config_class.presets and preset != "default":
-                continue
+        plan = [(p, l) for p, l in PLAN if p == "default" or p in config_class.presets]
+        runners = []
+        for preset, layout in plan:
             torch.manual_seed(0)
             model = model_class(build_config(config_class, preset, text_config))
-            row = {"method": method, "preset": preset, "layout": layout}
             # the official code's plain Adam for the official preset; train.py's default fused Adam otherwise
-            row.update(measure(model, *layouts[layout], warmup, None if args.quick else REFERENCE.get(method),
-                               fused=preset != "official"))
+            runners.append(Runner(model, *layouts[layout], fused=preset != "official"))
+        interleave(runners, warmup + steps)
+        own_official = None
+        for (preset, layout), runner in zip(plan, runners):
+            row = {"method": method, "preset": preset, "layout": layout}
+            row.update(runner.row(warmup, None if args.quick else REFERENCE.get(method)))
             if preset == "official":
                 own_official = row
             elif own_official is not None:
@@ -215,10 +229,11 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append(row)
             print(f"{method} {preset} {layout}: train {row['train_step_s']:.3f} s/step, "
                   f"forward {row['forward_only_s']:.3f} s/batch", flush=True)
+        del runners
 
     table = markdown_table(rows, COLUMNS)
     notes = (
-        f"Median of {steps} steps after {warmup} warm-up; train batch {TRAIN_BATCH} (forward + backward + clip + "
+        f"Median of {steps} steps after {warmup} warm-up, the rows of a method interleaved step by step; train batch {TRAIN_BATCH} (forward + backward + clip + "
         f"Adam), inference batch {INFER_BATCH} (eval, no_grad); text encoder "
         f"{'tiny (--quick)' if args.quick else 'bert-base-sized, random weights'}; aligned MOSI shapes.\n"
         f"Ratios vs the official code: its s/step ÷ ours (MISA 3.19, DMD 3.77, DLF 3.30 s/step at batch 16) and our "

@@ -18,7 +18,7 @@ from torch import nn
 from transformers import BertModel
 
 from .configuration_dlf import DLFConfig
-from .layers import MulTEncoder, ResidualHead, pad_or_truncate
+from .layers import MulTEncoder, ResidualHead, dropout, pad_or_truncate
 from .losses import cosine_orthogonality, label_margin_loss, task_loss
 from .modeling_base import MSAPreTrainedModel
 from .outputs import MSAModelOutput
@@ -93,7 +93,6 @@ class DLFModel(MSAPreTrainedModel):
         super().__init__(config)
         d, labels = config.hidden_size, config.num_labels
         self.text_encoder = self._build_text_encoder(text_encoder)
-        self.text_dropout = nn.Dropout(config.text_dropout)
         widths = {"text": config.text_config.hidden_size, "audio": config.audio_dim, "vision": config.vision_dim}
         attn = {"text": config.attn_dropout, "audio": config.attn_dropout_audio, "vision": config.attn_dropout_vision}
         kernels = {m: getattr(config, f"{m}_kernel_size") for m in ORDER}
@@ -146,7 +145,7 @@ class DLFModel(MSAPreTrainedModel):
                 length=config.text_length,
                 pad_before_encoder=config.text_padding == "before_encoder",
             )
-            projected["text"] = self._project("text", self.text_dropout(hidden))
+            projected["text"] = self._project("text", dropout(hidden, config.text_dropout, self.training))
         for name, features in (("audio", audio), ("vision", vision)):
             if features is not None:
                 projected[name] = self._project(name, features)

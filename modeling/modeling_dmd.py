@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from transformers import BertModel
 
 from .configuration_dmd import DMDConfig
-from .layers import DistillationKernel, MulTEncoder, ResidualHead, pad_or_truncate
+from .layers import DistillationKernel, MulTEncoder, ResidualHead, dropout, pad_or_truncate
 from .losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss, task_loss
 from .modeling_base import MSAPreTrainedModel
 from .outputs import MSAModelOutput
@@ -45,7 +45,7 @@ class HomogeneousHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         representation = F.relu(self.proj1(hidden))
-        hidden = self.proj2(F.dropout(representation, p=self.dropout, training=self.training)) + hidden
+        hidden = self.proj2(dropout(representation, self.dropout, self.training)) + hidden
         return self.out(hidden), representation
 
 
@@ -75,7 +75,6 @@ class DMDModel(MSAPreTrainedModel):
         }
 
         self.text_encoder = self._build_text_encoder(text_encoder)
-        self.text_dropout = nn.Dropout(config.text_dropout)
         self.projections = nn.ModuleDict(
             {m: nn.Conv1d(dims[m], d, config.kernel_size(m), bias=False) for m in ORDER}
         )
@@ -151,7 +150,7 @@ class DMDModel(MSAPreTrainedModel):
                 length=config.text_length,
                 pad_before_encoder=config.text_padding == "before_encoder",
             )
-            inputs["text"] = self.text_dropout(hidden).transpose(1, 2)
+            inputs["text"] = dropout(hidden, config.text_dropout, self.training).transpose(1, 2)
         for name, features in (("audio", audio), ("vision", vision)):
             if features is not None:
                 inputs[name] = pad_or_truncate(features, getattr(config, f"{name}_length")).transpose(1, 2)

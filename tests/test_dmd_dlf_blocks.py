@@ -11,8 +11,10 @@ import torch.nn.functional as F
 from modeling.layers import (
     DistillationKernel,
     MulTEncoder,
+    MulTEncoderLayer,
     ResidualHead,
     SinusoidalPositionalEmbedding,
+    dropout,
     future_mask,
 )
 from modeling.losses import cosine_orthogonality, graph_distillation_losses, label_margin_loss
@@ -103,9 +105,11 @@ def test_future_mask_shape_and_values(t_q, t_k):
             assert mask[i, j] == (float("-inf") if j - i >= offset else 0.0)
 
 
+@pytest.mark.parametrize("use_sdpa", [False, True])
 @pytest.mark.parametrize("attn_mask", [False, True])
 @pytest.mark.parametrize("t_k", [None, 4, 8])
-def test_mult_matches_explicit_official_forward(attn_mask, t_k):
+def test_mult_matches_explicit_official_forward(attn_mask, t_k, use_sdpa, monkeypatch):
+    monkeypatch.setattr(MulTEncoderLayer, "use_sdpa", use_sdpa)
     torch.manual_seed(1)
     encoder = MulTEncoder(8, 2, 2, attn_mask=attn_mask).eval()
     for p in encoder.parameters():
@@ -120,6 +124,56 @@ def test_mult_matches_explicit_official_forward(attn_mask, t_k):
         k[-2:, 0, 0] = 0
         expected, actual = _reference_mult(encoder, x, k, v), encoder(x, k, v)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("t_k", [None, 5, 9])
+def test_mult_attention_kernels_agree_in_value_and_gradient(t_k, monkeypatch):
+    """The CPU bmm formulation and fused SDPA compute the same attention, forward and backward."""
+    torch.manual_seed(3)
+    encoder = MulTEncoder(10, 5, 2, attn_mask=True).train()  # no dropout configured: train mode is deterministic
+    x = torch.randn(7, 3, 10)
+    kv = None if t_k is None else torch.randn(t_k, 3, 10)
+    results = []
+    for use_sdpa in (False, True):
+        monkeypatch.setattr(MulTEncoderLayer, "use_sdpa", use_sdpa)
+        encoder.zero_grad()
+        out = encoder(x, kv)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in encoder.named_parameters()}))
+    (out_a, grads_a), (out_b, grads_b) = results
+    torch.testing.assert_close(out_a, out_b, atol=1e-5, rtol=1e-5)
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("use_sdpa", [False, True])
+def test_mult_attention_dropout_only_in_training(use_sdpa, monkeypatch):
+    monkeypatch.setattr(MulTEncoderLayer, "use_sdpa", use_sdpa)
+    torch.manual_seed(4)
+    layer = MulTEncoderLayer(8, 2, attn_dropout=0.5)
+    x = torch.randn(6, 4, 8)
+    layer.eval()
+    assert torch.equal(layer(x), layer(x))
+    layer.train()
+    assert not torch.allclose(layer(x), layer(x))
+    layer.self_attn.dropout = 0.0
+    assert torch.equal(layer(x), layer.eval()(x))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_one_minus_p_and_rescales(p):
+    x = torch.ones(400, 500, requires_grad=True)
+    torch.manual_seed(5)
+    out = dropout(x, p, training=True)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005  # 200k draws: 5 standard deviations is < 0.0006
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
+    out.backward(torch.full_like(out, 3.0))
+    torch.testing.assert_close(x.grad, kept * 3.0 / (1 - p))
+    torch.manual_seed(5)
+    assert torch.equal(dropout(x, p, training=True), out)  # reproducible under torch.manual_seed
+    assert dropout(x, p, training=False) is x and dropout(x, 0.0, training=True) is x
+    assert torch.count_nonzero(dropout(x, 1.0, training=True)) == 0
 
 
 def test_causal_self_attention_ignores_future_steps():
