@@ -12,13 +12,15 @@ interleaved step by step (all its models stay in memory), so a change in machine
 synthetic set, whose token lengths follow real MOSI (mean 15.5 of 50 positions). Three measurements per
 method: the ``official`` preset on ``padded-50`` batches (every sequence padded to 50, as the official code
 does), and the default preset on ``padded-50`` and on ``mosi-lengths-grouped`` batches (each batch padded
-to its own longest sequence, similar lengths batched together), the way ``train.py`` feeds it.
+to its own longest sequence, similar lengths batched together), the way ``train.py`` feeds it. ``--bf16``
+adds a fourth: the default preset on grouped batches under bf16 autocast (``--mixed_precision bf16``), which
+pays off on CPUs with native bf16 matrix instructions (AVX512-BF16, AMX).
 
 Two ratios per row: samples/s against the official code measured on the same machine class (2 CPU cores,
 torch 2.13 CPU, bert-base, MOSI aligned, batch 16 / 64; ``REFERENCE``), and against our own ``official``
 preset in the same run. Above 1 is faster.
 
-    python benchmarks/throughput.py [--steps 10] [--warmup 2] [--methods misa ...] [--threads N]
+    python benchmarks/throughput.py [--steps 10] [--warmup 2] [--methods misa ...] [--threads N] [--bf16]
                                     [--quick] [--output-dir benchmarks/results]
 """
 
@@ -62,6 +64,7 @@ COLUMNS = [
     ("method", "method", "{}"),
     ("preset", "preset", "{}"),
     ("layout", "layout", "{}"),
+    ("precision", "precision", "{}"),
     ("text padding (train batches)", "text_padding", "{:.0%}"),
     ("train step s (median)", "train_step_s", "{:.3f}"),
     ("train samples/s", "train_samples_per_s", "{:.2f}"),
@@ -129,19 +132,27 @@ def build_config(config_class, preset: str, text_config: BertConfig):
 class Runner:
     """One (model, optimizer, batches) combination; each call times one train step or one inference batch."""
 
-    def __init__(self, model, train_batches: list[dict], infer_batches: list[dict], fused: bool):
+    def __init__(self, model, train_batches: list[dict], infer_batches: list[dict], fused: bool,
+                 bf16: bool = False):
         self.model = model
+        self.bf16 = bf16
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.params, lr=1e-4, fused=fused or None)
         self.train_batches, self.infer_batches = train_batches, infer_batches
         self.train_s: list[float] = []
         self.forward_s: list[float] = []
 
+    def autocast(self):
+        """bf16 autocast of the forward (and loss), as ``accelerate launch --mixed_precision bf16`` does."""
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+
     def train_step(self, index: int) -> None:
         self.model.train()
         start = time.perf_counter()
         self.optimizer.zero_grad()
-        self.model(**model_inputs(self.train_batches[index])).loss.backward()
+        with self.autocast():
+            loss = self.model(**model_inputs(self.train_batches[index])).loss
+        loss.backward()
         torch.nn.utils.clip_grad_value_(self.params, 1.0)
         self.optimizer.step()
         self.train_s.append(time.perf_counter() - start)
@@ -151,7 +162,8 @@ class Runner:
         self.model.eval()
         inputs = {k: v for k, v in model_inputs(self.infer_batches[index]).items() if k != "labels"}
         start = time.perf_counter()
-        self.model(**inputs)
+        with self.autocast():
+            self.model(**inputs)
         self.forward_s.append(time.perf_counter() - start)
 
     def row(self, warmup: int, reference: dict | None) -> dict:
@@ -188,6 +200,8 @@ def main(argv: list[str] | None = None) -> dict:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     parser.add_argument("--threads", type=int, default=cores, help="torch threads (default: all cores)")
     parser.add_argument("--quick", action="store_true", help="tiny text encoder, 2 steps (smoke test)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="add a row per method: the default preset on grouped batches under bf16 autocast")
     parser.add_argument("--output-dir", type=Path, help="default benchmarks/results (--quick: results/quick)")
     args = parser.parse_args(argv)
     steps = args.steps or (2 if args.quick else 10)
@@ -209,17 +223,20 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for method in args.methods:
         config_class, model_class = METHODS[method]
-        plan = [(p, l) for p, l in PLAN if p == "default" or p in config_class.presets]
+        plan = [(p, l, False) for p, l in PLAN if p == "default" or p in config_class.presets]
+        if args.bf16:
+            plan.append(("default", "mosi-lengths-grouped", True))
         runners = []
-        for preset, layout in plan:
+        for preset, layout, bf16 in plan:
             torch.manual_seed(0)
             model = model_class(build_config(config_class, preset, text_config))
             # the official code's plain Adam for the official preset; train.py's default fused Adam otherwise
-            runners.append(Runner(model, *layouts[layout], fused=preset != "official"))
+            runners.append(Runner(model, *layouts[layout], fused=preset != "official", bf16=bf16))
         interleave(runners, warmup + steps)
         own_official = None
-        for (preset, layout), runner in zip(plan, runners):
-            row = {"method": method, "preset": preset, "layout": layout}
+        for (preset, layout, bf16), runner in zip(plan, runners):
+            precision = "bf16 autocast" if bf16 else "fp32"
+            row = {"method": method, "preset": preset, "layout": layout, "precision": precision}
             row.update(runner.row(warmup, None if args.quick else REFERENCE.get(method)))
             if preset == "official":
                 own_official = row
@@ -227,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
                 row["train_ratio_own"] = row["train_samples_per_s"] / own_official["train_samples_per_s"]
                 row["inference_ratio_own"] = row["inference_samples_per_s"] / own_official["inference_samples_per_s"]
             rows.append(row)
-            print(f"{method} {preset} {layout}: train {row['train_step_s']:.3f} s/step, "
+            print(f"{method} {preset} {layout} {row['precision']}: train {row['train_step_s']:.3f} s/step, "
                   f"forward {row['forward_only_s']:.3f} s/batch", flush=True)
         del runners
 
@@ -244,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {
         "environment": env,
         "settings": {"steps": steps, "warmup": warmup, "train_batch": TRAIN_BATCH, "inference_batch": INFER_BATCH,
-                     "quick": args.quick, "text_config": text_config.to_diff_dict()},
+                     "quick": args.quick, "bf16": args.bf16, "text_config": text_config.to_diff_dict()},
         "reference": REFERENCE,
         "rows": rows,
     }

@@ -21,14 +21,16 @@ def run_quick(name: str, output_dir, *extra: str) -> tuple[dict, str]:
 
 def test_throughput_quick(tmp_path):
     # one thread: two threads on a CPU shared with other jobs can make a step a hundred times slower
-    payload, stdout = run_quick("throughput", tmp_path, "--threads", "1")
+    payload, stdout = run_quick("throughput", tmp_path, "--threads", "1", "--bf16")
+    plan = (("official", "padded-50", "fp32"), ("default", "padded-50", "fp32"),
+            ("default", "mosi-lengths-grouped", "fp32"), ("default", "mosi-lengths-grouped", "bf16 autocast"))
     expected = [
-        (method, preset, layout)
+        (method, *row)
         for method, (config_class, _) in METHODS.items()
-        for preset, layout in (("official", "padded-50"), ("default", "padded-50"), ("default", "mosi-lengths-grouped"))
-        if preset == "default" or "official" in config_class.presets
+        for row in plan
+        if row[0] == "default" or "official" in config_class.presets
     ]
-    assert [(r["method"], r["preset"], r["layout"]) for r in payload["rows"]] == expected
+    assert [(r["method"], r["preset"], r["layout"], r["precision"]) for r in payload["rows"]] == expected
     for row in payload["rows"]:
         for key in ("train_step_s", "train_samples_per_s", "forward_only_s", "inference_samples_per_s"):
             assert math.isfinite(row[key]) and row[key] > 0, (key, row)
@@ -38,10 +40,10 @@ def test_throughput_quick(tmp_path):
     grouped = [r for r in payload["rows"] if r["layout"] == "mosi-lengths-grouped"]
     padded = [r for r in payload["rows"] if r["layout"] == "padded-50"]
     assert all(g["text_padding"] < p["text_padding"] for g in grouped for p in padded)
-    assert payload["settings"]["steps"] == 2 and payload["settings"]["quick"]
+    assert payload["settings"]["steps"] == 2 and payload["settings"]["quick"] and payload["settings"]["bf16"]
     assert payload["environment"]["cpu_threads"] == 1 and payload["environment"]["cpu_model"]
     assert set(payload["reference"]) >= {"misa", "dmd", "dlf"}
-    assert "| method | preset | layout |" in stdout
+    assert "| method | preset | layout | precision |" in stdout
 
 
 def test_data_pipeline_quick(tmp_path):
