@@ -37,7 +37,9 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if p >= 1 or x.device.type != "cpu":
         return F.dropout(x, p=p, training=True)
-    return x * torch.empty_like(x).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+    # float32 draws whatever x's dtype: a bf16 uniform would quantise the keep probability
+    mask = torch.empty(x.shape, device=x.device).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+    return x * mask.to(x.dtype)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -174,6 +174,8 @@ def test_dropout_keeps_one_minus_p_and_rescales(p):
     assert torch.equal(dropout(x, p, training=True), out)  # reproducible under torch.manual_seed
     assert dropout(x, p, training=False) is x and dropout(x, 0.0, training=True) is x
     assert torch.count_nonzero(dropout(x, 1.0, training=True)) == 0
+    half = dropout(x.detach().bfloat16(), p, training=True)
+    assert half.dtype == torch.bfloat16 and abs((half != 0).float().mean().item() - (1 - p)) < 0.005
 
 
 def test_causal_self_attention_ignores_future_steps():
