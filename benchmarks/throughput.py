@@ -7,9 +7,10 @@ aligned MOSI shapes (audio 5-d, vision 20-d):
   the ``official`` preset, as the official code; ``train.py``'s default fused Adam for the default preset);
 * forward-only: eval-mode ``torch.no_grad`` forward on a batch of 64 (inference);
 
-each the median over ``--steps`` timed steps after ``--warmup`` untimed ones. The measurements of a method are
-interleaved step by step (all its models stay in memory), so a change in machine load hits them alike. Batches are collated from the
-synthetic set, whose token lengths follow real MOSI (mean 15.5 of 50 positions). Three measurements per
+each the median over ``--steps`` timed steps after ``--warmup`` untimed ones. The measurements of a method
+are interleaved step by step (all its models stay in memory), so a change in machine load hits them alike.
+Batches are collated from the synthetic set, whose token lengths follow real MOSI (mean 15.5 of 50
+positions). Three measurements per
 method: the ``official`` preset on ``padded-50`` batches (every sequence padded to 50, as the official code
 does), and the default preset on ``padded-50`` and on ``mosi-lengths-grouped`` batches (each batch padded
 to its own longest sequence, similar lengths batched together), the way ``train.py`` feeds it. ``--bf16``
@@ -250,12 +251,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     table = markdown_table(rows, COLUMNS)
     notes = (
-        f"Median of {steps} steps after {warmup} warm-up, the rows of a method interleaved step by step; train batch {TRAIN_BATCH} (forward + backward + clip + "
-        f"Adam), inference batch {INFER_BATCH} (eval, no_grad); text encoder "
+        f"Median of {steps} steps after {warmup} warm-up, the rows of a method interleaved step by step; "
+        f"train batch {TRAIN_BATCH} (forward + backward + clip + Adam), inference batch {INFER_BATCH} (eval, no_grad); "
+        f"text encoder "
         f"{'tiny (--quick)' if args.quick else 'bert-base-sized, random weights'}; aligned MOSI shapes.\n"
         f"Ratios vs the official code: its s/step ÷ ours (MISA 3.19, DMD 3.77, DLF 3.30 s/step at batch 16) and our "
-        f"samples/s ÷ its 22 inference samples/s (no ratio with --quick); vs our official preset: samples/s of the row "
-        f"÷ those of the method's `official` row in this run.\n{describe(env)}.\n"
+        f"samples/s ÷ its 22 inference samples/s (no ratio with --quick); vs our official preset: samples/s of the "
+        f"row ÷ those of the method's `official` row in this run.\n{describe(env)}.\n"
     )
     print("\n" + table + "\n" + notes)
     payload = {

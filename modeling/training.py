@@ -316,6 +316,8 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cpu_threads": torch.get_num_threads(),
+        # what Accelerator() (built without a precision argument) reads: `accelerate launch --mixed_precision`
+        "mixed_precision": os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
     }
 
 

@@ -15,7 +15,7 @@ import yaml
 from huggingface_hub import ModelCard
 
 from conftest import REPO_ROOT
-from modeling.training import RunConfig, is_better, load_config, train
+from modeling.training import RunConfig, environment, is_better, load_config, train
 
 TINY = {
     "method": "misa",
@@ -147,3 +147,17 @@ def test_two_process_cpu_run_gathers_every_test_sample(tmp_path, method):
     assert summary["num_processes"] == 2
     # 48 test samples split over 2 ranks with batch 32: gather_for_metrics must return each exactly once
     assert summary["per_seed"]["7"]["test_samples"] == 48
+
+
+def test_environment_records_the_mixed_precision_accelerate_uses(monkeypatch):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    assert environment()["mixed_precision"] == "no"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")  # what `accelerate launch --mixed_precision bf16` sets
+    AcceleratorState._reset_state(True)
+    try:
+        assert environment()["mixed_precision"] == "bf16" == Accelerator(cpu=True).mixed_precision
+    finally:
+        AcceleratorState._reset_state(True)  # later in-process runs must not inherit bf16
